@@ -1,0 +1,170 @@
+//! Roster's storage.
+//!
+//! [`Store`] is the one interface the rest of Roster persists through. It has
+//! two implementations, [`SqliteStore`] (the embedded default) and
+//! [`PostgresStore`] (for several replicas), which pass one shared test suite
+//! (`tests/store_suite.rs`). Migrations are embedded in the binary, numbered
+//! and forward-only; [`open`] runs them and refuses a database written by a
+//! newer Roster.
+//!
+//! Every method is one transaction. Writes are acknowledged only after they
+//! are durable (SQLite: WAL with `synchronous=FULL`, commits grouped by a
+//! single writer; PostgreSQL: an ordinary commit).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use roster_domain::{
+    ApiToken, Group, GroupId, Member, MemberKind, TokenHash, TokenName, User, UserId, Version,
+};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+mod postgres;
+mod sqlite;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// Which uniqueness rule a write broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UniqueField {
+    UserName,
+    GroupDisplayName,
+    TokenName,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0:?} is already taken")]
+    Conflict(UniqueField),
+    #[error("no such resource")]
+    NotFound,
+    /// The resource changed since the version the write was based on.
+    #[error("the resource is at version {current}, not the expected one")]
+    VersionMismatch { current: Version },
+    #[error("the database was written by a newer Roster (it has migration {found}, this binary knows up to {known}); upgrade Roster or point it at another database")]
+    DatabaseTooNew { found: i64, known: i64 },
+    /// Anything the database or driver reported. Opaque to callers on purpose:
+    /// it is logged once and answered as an internal error.
+    #[error("storage failure: {0}")]
+    Backend(String),
+}
+
+impl StoreError {
+    pub fn backend(err: impl std::fmt::Display) -> Self {
+        StoreError::Backend(err.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// How to select users. Ordering is always by creation (a stable order, so
+/// paging with offsets never skips or repeats a resource).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserQuery {
+    /// Every user, optionally a page of them.
+    All { offset: u64, limit: Option<u64> },
+    /// The user with this `userName`, compared case-insensitively.
+    ByUserName(String),
+    /// Users with exactly this `externalId`.
+    ByExternalId(String),
+    ByIds(Vec<UserId>),
+}
+
+/// How to select groups; ordered by creation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupQuery {
+    All { offset: u64, limit: Option<u64> },
+    /// The group with this `displayName`, compared case-insensitively.
+    ByDisplayName(String),
+    ByExternalId(String),
+    ByIds(Vec<GroupId>),
+}
+
+/// A group a user belongs to directly, for the user's `groups` attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRef {
+    pub id: GroupId,
+    pub display_name: String,
+}
+
+/// What a group update does to its members.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum MembershipChange {
+    #[default]
+    Unchanged,
+    /// Add and remove individual members; cost independent of group size.
+    /// Adding a present member or removing an absent one is not an error.
+    Delta { add: Vec<Member>, remove: Vec<Uuid> },
+    /// Set the member list to exactly this.
+    Replace(Vec<Member>),
+}
+
+/// The persistence interface. See the crate docs for the guarantees.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks that the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Inserts a new user. `Conflict(UserName)` if the (case-folded)
+    /// `userName` is taken.
+    async fn insert_user(&self, user: &User) -> StoreResult<()>;
+    async fn get_user(&self, id: UserId) -> StoreResult<Option<User>>;
+    /// Replaces a user's record with `user` (whose `meta.version` is the new
+    /// version) if the stored version is `expected`; otherwise
+    /// `VersionMismatch`, or `NotFound` if it is gone.
+    async fn update_user(&self, user: &User, expected: Version) -> StoreResult<()>;
+    /// Deletes a user and every membership of it, bumping the version of each
+    /// group it left. Returns whether it existed.
+    async fn delete_user(&self, id: UserId, now: OffsetDateTime) -> StoreResult<bool>;
+    async fn find_users(&self, query: &UserQuery) -> StoreResult<Vec<User>>;
+    async fn count_users(&self) -> StoreResult<u64>;
+    /// The groups each of `ids` belongs to directly.
+    async fn groups_of_users(&self, ids: &[UserId]) -> StoreResult<HashMap<UserId, Vec<GroupRef>>>;
+
+    /// Inserts a new group with its members. `Conflict(GroupDisplayName)` if
+    /// the name is taken. Members must exist (see [`Store::existing_members`]).
+    async fn insert_group(&self, group: &Group, members: &[Member]) -> StoreResult<()>;
+    async fn get_group(&self, id: GroupId) -> StoreResult<Option<Group>>;
+    /// A group's members in a stable order, with `display` filled in from
+    /// each member's current record.
+    async fn group_members(&self, id: GroupId) -> StoreResult<Vec<Member>>;
+    async fn members_of_groups(&self, ids: &[GroupId]) -> StoreResult<HashMap<GroupId, Vec<Member>>>;
+    /// Updates a group's attributes and members in one transaction, if the
+    /// stored version is `expected`.
+    async fn update_group(
+        &self,
+        group: &Group,
+        expected: Version,
+        members: &MembershipChange,
+    ) -> StoreResult<()>;
+    /// Deletes a group (and its memberships, including in other groups).
+    async fn delete_group(&self, id: GroupId, now: OffsetDateTime) -> StoreResult<bool>;
+    async fn find_groups(&self, query: &GroupQuery) -> StoreResult<Vec<Group>>;
+    async fn count_groups(&self) -> StoreResult<u64>;
+    /// Which of these ids name an existing user or group, and which kind.
+    async fn existing_members(&self, ids: &[Uuid]) -> StoreResult<HashMap<Uuid, MemberKind>>;
+
+    /// Stores a new token. `Conflict(TokenName)` if an active token has the name.
+    async fn insert_token(&self, token: &ApiToken) -> StoreResult<()>;
+    async fn list_tokens(&self) -> StoreResult<Vec<ApiToken>>;
+    /// Revokes the active token with this name; returns whether there was one.
+    async fn revoke_token(&self, name: &TokenName, at: OffsetDateTime) -> StoreResult<bool>;
+    /// The token (active or revoked) whose secret hashes to `hash`.
+    async fn find_token(&self, hash: &TokenHash) -> StoreResult<Option<ApiToken>>;
+}
+
+/// Opens the store a URL names (`sqlite://path` or `postgres://...`),
+/// running pending migrations.
+pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(PostgresStore::connect(url).await?))
+    } else if let Some(path) = url.strip_prefix("sqlite://") {
+        Ok(std::sync::Arc::new(SqliteStore::open(std::path::Path::new(path)).await?))
+    } else {
+        Err(StoreError::Backend(format!(
+            "unsupported database URL {url:?}; use sqlite://PATH or postgres://..."
+        )))
+    }
+}
