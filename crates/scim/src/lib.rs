@@ -6,9 +6,13 @@
 //! discovery documents. It performs no I/O: the server feeds it documents
 //! and stores what it returns.
 
+pub mod bulk;
+pub mod discovery;
 pub mod error;
 pub mod filter;
 pub mod patch;
+pub mod query;
+pub mod resource;
 pub mod schema;
 
 pub use error::{ScimError, ScimType};
