@@ -1,1 +1,148 @@
-//! placeholder
+//! Roster's HTTP server: the SCIM service provider, operational endpoints
+//! and the OpenAPI document, over the directory service.
+//!
+//! Every request takes one path: authenticate → a request id in the span →
+//! a [`directory::Directory`] call → one store transaction.
+
+pub mod auth;
+pub mod config;
+pub mod directory;
+pub mod openapi;
+mod ops;
+pub mod scim;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{middleware, Json, Router};
+use roster_domain::Clock;
+use roster_store::Store;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use config::Config;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub directory: directory::Directory,
+    pub config: Arc<Config>,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The router with every layer, for a given state.
+pub fn router(state: AppState, authenticator: auth::Authenticator) -> Router {
+    let scim = scim::router().route_layer(middleware::from_fn_with_state(
+        authenticator,
+        auth::require_scim,
+    ));
+    Router::new()
+        .nest("/scim/v2", scim)
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .fallback(not_found)
+        .layer(middleware::from_fn(ops::track_metrics))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(TimeoutLayer::new(Duration::from_secs(60)))
+        .layer(CatchPanicLayer::custom(|_| internal_error()))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let request_id = req
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!(
+                    "request",
+                    method = %req.method(),
+                    path = %req.uri().path(),
+                    request_id = %request_id,
+                    caller = tracing::field::Empty,
+                )
+            }),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, Json(json!({"error": "not found"}))).into_response()
+}
+
+fn internal_error() -> Response {
+    tracing::error!("a request handler panicked");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        json!({"error": "internal error"}).to_string(),
+    )
+        .into_response()
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    address: SocketAddr,
+    base_url: String,
+}
+
+impl Application {
+    /// Binds the listener (port 0 picks a free port) and wires the app.
+    pub async fn build(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("while binding {} (set `listen` / ROSTER_LISTEN / --listen to another address)", config.listen))?;
+        let address = listener.local_addr()?;
+        let base_url = config.base_url(address);
+        let directory = directory::Directory::new(store.clone(), clock, &format!("{base_url}/scim/v2"));
+        let state = AppState {
+            directory,
+            config: Arc::new(config),
+        };
+        let _ = ops::metrics_handle();
+        let router = router(state, auth::Authenticator::new(store));
+        Ok(Self {
+            listener,
+            router,
+            address,
+            base_url,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}

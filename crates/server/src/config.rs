@@ -1,0 +1,137 @@
+//! The server's typed configuration. The `roster` binary layers it from
+//! defaults, a TOML file, `ROSTER_*` variables and flags.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// A value that must never be printed (a database URL may carry a password).
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&mask_url(&self.0))
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&mask_url(&self.0))
+    }
+}
+
+/// Masks the password of a URL (`postgres://u:pw@h/db` → `postgres://u:***@h/db`)
+/// and anything that is not a URL entirely.
+fn mask_url(value: &str) -> String {
+    if value.is_empty() {
+        return String::new();
+    }
+    match value.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((credentials, host)) => {
+                let user = credentials.split(':').next().unwrap_or("");
+                if credentials.contains(':') {
+                    format!("{scheme}://{user}:***@{host}")
+                } else {
+                    format!("{scheme}://{user}@{host}")
+                }
+            }
+            None => value.to_string(),
+        },
+        None => "***".to_string(),
+    }
+}
+
+/// Everything `roster serve` needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Where the embedded SQLite database lives.
+    pub data_dir: PathBuf,
+    /// `postgres://...` to use PostgreSQL instead of the embedded database.
+    pub database_url: Option<Secret>,
+    /// The externally visible base URL (for `meta.location`); defaults to
+    /// `http://<listen>`.
+    pub public_url: Option<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Most operations in one SCIM bulk request.
+    pub max_bulk_operations: usize,
+    /// Log format: `text` or `json`.
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            public_url: None,
+            max_body_bytes: 1024 * 1024,
+            max_bulk_operations: 1000,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl Config {
+    /// The database URL in effect: PostgreSQL if configured, else the
+    /// embedded SQLite file under `data_dir`.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) if !url.expose().is_empty() => url.expose().to_string(),
+            _ => format!("sqlite://{}", self.data_dir.join("roster.db").display()),
+        }
+    }
+
+    /// The base URL clients reach this server at, without a trailing slash.
+    pub fn base_url(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{bound}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let url = Secret::new("postgres://roster:hunter2@db:5432/roster");
+        assert_eq!(format!("{url:?}"), "postgres://roster:***@db:5432/roster");
+        assert_eq!(url.to_string(), "postgres://roster:***@db:5432/roster");
+        assert_eq!(Secret::new("plain-secret").to_string(), "***");
+        let config = Config {
+            database_url: Some(url),
+            ..Config::default()
+        };
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+}

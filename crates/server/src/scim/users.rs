@@ -1,0 +1,130 @@
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use roster_scim::query::{list_response, ListQuery, Projection};
+use roster_scim::schema::user_resource;
+use roster_scim::{patch, resource};
+
+use super::query_pairs;
+use super::wire::{not_modified, not_modified_response, precondition, ScimErrorResponse, ScimJson, ScimResponse};
+use crate::directory::UserView;
+use crate::AppState;
+
+type Result<T> = std::result::Result<T, ScimErrorResponse>;
+
+fn projection(raw: Option<&str>) -> Result<Projection> {
+    let pairs = query_pairs(raw)?;
+    let find = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let projection = Projection::from_params(find("attributes"), find("excludedAttributes"));
+    projection.validate(user_resource())?;
+    Ok(projection)
+}
+
+fn render(state: &AppState, view: &UserView, projection: &Projection, status: StatusCode) -> ScimResponse {
+    let doc = resource::user_to_json(&view.user, &view.groups, state.directory.base_url());
+    ScimResponse::resource(status, projection.apply(user_resource(), doc), view.user.meta.version)
+}
+
+pub async fn users_create(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+    ScimJson(body): ScimJson,
+) -> Result<ScimResponse> {
+    let projection = projection(raw.as_deref())?;
+    let attributes = resource::user_from_json(&body)?;
+    let view = state.directory.create_user(attributes).await?;
+    Ok(render(&state, &view, &projection, StatusCode::CREATED))
+}
+
+pub async fn users_get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let projection = projection(raw.as_deref())?;
+    let view = state
+        .directory
+        .get_user(&id, projection.wants(user_resource(), "groups"))
+        .await?;
+    if not_modified(&headers, view.user.meta.version) {
+        return Ok(not_modified_response(view.user.meta.version));
+    }
+    Ok(render(&state, &view, &projection, StatusCode::OK).into_response())
+}
+
+pub async fn users_list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<ScimResponse> {
+    let pairs = query_pairs(raw.as_deref())?;
+    let query = ListQuery::from_params(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), user_resource())?;
+    list(&state, &query).await
+}
+
+pub async fn users_search(State(state): State<AppState>, ScimJson(body): ScimJson) -> Result<ScimResponse> {
+    let query = ListQuery::from_search_body(&body, user_resource())?;
+    list(&state, &query).await
+}
+
+async fn list(state: &AppState, query: &ListQuery) -> Result<ScimResponse> {
+    let page = state.directory.list_users(query).await?;
+    Ok(ScimResponse::ok(list_response(page.total, query.start_index, page.resources)))
+}
+
+pub async fn users_replace(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    ScimJson(body): ScimJson,
+) -> Result<ScimResponse> {
+    let projection = projection(raw.as_deref())?;
+    check_body_id(&body, &id)?;
+    let attributes = resource::user_from_json(&body)?;
+    let view = state
+        .directory
+        .replace_user(&id, attributes, precondition(&headers))
+        .await?;
+    Ok(render(&state, &view, &projection, StatusCode::OK))
+}
+
+/// A body `id` that differs from the URL's is an attempt to change an
+/// immutable attribute.
+pub(crate) fn check_body_id(body: &serde_json::Value, id: &str) -> Result<()> {
+    let body_id = body
+        .as_object()
+        .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("id")))
+        .map(|(_, v)| v);
+    match body_id {
+        Some(serde_json::Value::String(given)) if given != id => Err(roster_scim::ScimError::mutability(
+            "id is immutable and must match the resource's URL",
+        )
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+pub async fn users_patch(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    ScimJson(body): ScimJson,
+) -> Result<ScimResponse> {
+    let projection = projection(raw.as_deref())?;
+    let ops = patch::parse_patch_request(&body)?;
+    let view = state.directory.patch_user(&id, &ops, precondition(&headers)).await?;
+    Ok(render(&state, &view, &projection, StatusCode::OK))
+}
+
+pub async fn users_delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode> {
+    state.directory.delete_user(&id, precondition(&headers)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
