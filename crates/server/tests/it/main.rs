@@ -1,0 +1,8 @@
+//! Integration tests: the real server on port 0 over a fresh database,
+//! driven over HTTP. One test binary (modules below) to keep linking cheap.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+mod scim_basics;
+
+pub use helpers::*;

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Checks that need a live `roster serve`: the scim2-tester conformance
+# suite, the committed OpenAPI document, and schemathesis. Run by
+# scripts/test.sh after the release build and the Python venv exist.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=target/release/roster
+DATA=$(mktemp -d)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+LOG="$DATA/roster.log"
+cleanup() {
+  if [[ -n "${PID:-}" ]]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+  rm -rf "$DATA"
+}
+trap cleanup EXIT
+
+"$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$DATA" >"$LOG" 2>&1 &
+PID=$!
+for _ in $(seq 1 200); do
+  if curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then break; fi
+  sleep 0.05
+done
+curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null || { echo "roster did not become ready"; cat "$LOG"; exit 1; }
+TOKEN=$("$BIN" token create --name conformance --data-dir "$DATA")
+BASE="http://127.0.0.1:$PORT"
+
+echo "--- OpenAPI document matches the committed docs/openapi.json"
+curl -fsS "$BASE/openapi.json" | python3 -m json.tool --sort-keys > "$DATA/openapi.json"
+python3 -m json.tool --sort-keys docs/openapi.json > "$DATA/openapi.committed.json"
+if ! diff -u "$DATA/openapi.committed.json" "$DATA/openapi.json"; then
+  echo "docs/openapi.json is stale: regenerate it with scripts/update-openapi.sh"
+  exit 1
+fi
+
+echo "--- scim2-tester conformance suite"
+.venv/bin/python scripts/peers/scim_conformance.py --url "$BASE/scim/v2" --token "$TOKEN"
+
+echo "--- schemathesis against /openapi.json"
+MAX_TIME=${SCHEMATHESIS_MAX_TIME:-240} bash scripts/peers/schemathesis.sh "$BASE/openapi.json" "$TOKEN"
+
+if grep -q '"level":"ERROR"\|ERROR' "$LOG"; then
+  echo "--- server log had errors:"; grep 'ERROR' "$LOG" | head -20
+fi
