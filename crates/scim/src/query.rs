@@ -336,7 +336,7 @@ impl ListQuery {
 
 fn parse_filter(raw: &str, schema: &ResourceSchema) -> Result<Filter, ScimError> {
     let parsed = filter::parse(raw)?;
-    let _ = schema; // FILTER-VALIDATE: re-enable parsed.validate(schema)? once the evaluator lands
+    parsed.validate(schema)?;
     Ok(parsed)
 }
 

@@ -55,7 +55,7 @@ pub fn router(state: AppState, authenticator: auth::Authenticator) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn(ops::track_metrics))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
-        .layer(TimeoutLayer::new(Duration::from_secs(60)))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(60)))
         .layer(CatchPanicLayer::custom(|_| internal_error()))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
