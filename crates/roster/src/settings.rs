@@ -95,7 +95,7 @@ pub fn load(config_file: Option<&Path>, overrides: Overrides) -> Result<(Config,
     figment = figment.merge(
         Env::prefixed("ROSTER_")
             .split("__")
-            .filter(move |key| env_known.contains(key.as_str())),
+            .filter(move |key| env_known.iter().any(|k| k.eq_ignore_ascii_case(key.as_str()))),
     );
     for key in SECRET_KEYS {
         let var = format!("ROSTER_{}_FILE", key.to_ascii_uppercase());
