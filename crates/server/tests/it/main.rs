@@ -3,6 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod helpers;
+mod fuzz;
+mod idp_corpus;
+mod large_groups;
 mod scim_basics;
 
 pub use helpers::*;
