@@ -91,3 +91,6 @@ pub struct PatchPath {
 }
 
 pub use parse::parse_patch_path;
+
+#[cfg(test)]
+mod tests;
