@@ -21,6 +21,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 mod postgres;
+mod rows;
 mod sqlite;
 
 pub use postgres::PostgresStore;
@@ -96,6 +97,7 @@ pub enum MembershipChange {
     Unchanged,
     /// Add and remove individual members; cost independent of group size.
     /// Adding a present member or removing an absent one is not an error.
+    /// Removals are applied before additions.
     Delta { add: Vec<Member>, remove: Vec<Uuid> },
     /// Set the member list to exactly this.
     Replace(Vec<Member>),

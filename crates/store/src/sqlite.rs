@@ -1,1 +1,563 @@
-//! PLACEHOLDER — being written.
+//! The embedded store: one SQLite file.
+//!
+//! Reads go to a pool of read-only connections; with WAL they never wait for
+//! the writer. Every write goes to one task that owns the only write
+//! connection and commits in groups (see [`writer`]): whatever requests are
+//! queued when it becomes free are run in one `BEGIN IMMEDIATE` transaction
+//! and made durable by one `fsync`, so throughput grows with concurrency
+//! while each request still sees its own outcome.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use roster_domain::{
+    ApiToken, Group, GroupId, Member, MemberKind, TokenHash, TokenName, User, UserId, UserName,
+    Version,
+};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Row};
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::rows::{
+    self, fold_display_name, group_from_parts, kind_from_db, token_from_parts, user_from_parts,
+    uuid_from_bytes, GroupRow, TokenRow, UserRow,
+};
+use crate::{GroupQuery, GroupRef, MembershipChange, Store, StoreError, StoreResult, UserQuery};
+
+mod writer;
+
+use writer::{MembersWrite, Outcome, WriteOp, WriteRequest};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How long a connection waits for another process (such as `roster token
+/// create`) to release the database before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Requests that may wait for the writer before callers feel back-pressure.
+const WRITE_QUEUE: usize = 4096;
+
+/// The SQLite implementation of [`Store`].
+pub struct SqliteStore {
+    readers: SqlitePool,
+    writer: mpsc::Sender<WriteRequest>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, runs pending
+    /// migrations and starts the writer task on the current Tokio runtime.
+    ///
+    /// Fails with [`StoreError::DatabaseTooNew`] if a newer Roster has
+    /// migrated the file.
+    pub async fn open(path: &Path) -> StoreResult<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(parent).await.map_err(|err| {
+                StoreError::Backend(format!(
+                    "cannot create the database directory {}: {err}",
+                    parent.display()
+                ))
+            })?;
+        }
+
+        let base = SqliteConnectOptions::new()
+            .filename(path)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            // Per-connection page cache of 32 MiB (negative = KiB).
+            .pragma("cache_size", "-32768")
+            .pragma("temp_store", "MEMORY");
+
+        // The write connection: WAL so readers and the writer don't block each
+        // other, and synchronous=FULL so a commit is on disk (WAL fsynced)
+        // before it is acknowledged, surviving SIGKILL and power loss.
+        let write_options = base
+            .clone()
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full);
+        let mut conn = write_options
+            .connect()
+            .await
+            .map_err(|err| StoreError::Backend(format!("cannot open {}: {err}", path.display())))?;
+        migrate(&mut conn).await?;
+
+        let readers = SqlitePoolOptions::new()
+            .max_connections(reader_count())
+            .min_connections(1)
+            // A reader that fails is replaced on the next error; checking each
+            // one before use would add a round trip to every read.
+            .test_before_acquire(false)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(|err| {
+                StoreError::Backend(format!("cannot open {} for reading: {err}", path.display()))
+            })?;
+
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        tokio::spawn(writer::run(conn, rx));
+        Ok(Self {
+            readers,
+            writer: tx,
+        })
+    }
+
+    async fn write(&self, op: WriteOp) -> StoreResult<Outcome> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(WriteRequest { op, reply })
+            .await
+            .map_err(|_| StoreError::Backend("the SQLite writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Backend("the SQLite writer dropped a request".into()))?
+    }
+}
+
+/// Read connections: enough to keep every core busy and a few waiting on I/O.
+fn reader_count() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    u32::try_from((cores * 2).clamp(4, 16)).unwrap_or(4)
+}
+
+/// Runs pending migrations, first refusing a database from a newer Roster.
+async fn migrate(conn: &mut SqliteConnection) -> StoreResult<()> {
+    let has_table: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(StoreError::backend)?;
+    if has_table.is_some() {
+        let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(StoreError::backend)?;
+        rows::check_not_too_new(&MIGRATOR, applied)?;
+    }
+    MIGRATOR.run(&mut *conn).await.map_err(rows::migrate_error)
+}
+
+/// A JSON array of ids as 32-digit hex strings, for `json_each` + `unhex`:
+/// one statement (and one cached plan) for a list of any length.
+fn id_list(ids: impl IntoIterator<Item = Uuid>) -> String {
+    let mut out = String::from("[");
+    for (i, id) in ids.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "\"{}\"", id.simple());
+    }
+    out.push(']');
+    out
+}
+
+/// A JSON array of `[hex id, kind]` pairs, in order.
+fn member_list(members: &[Member]) -> String {
+    let mut out = String::from("[");
+    for (i, member) in members.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(
+            out,
+            "[\"{}\",{}]",
+            member.id.simple(),
+            rows::kind_to_db(member.kind)
+        );
+    }
+    out.push(']');
+    out
+}
+
+const USER_COLUMNS: &str = "id, version, created, last_modified, doc";
+const GROUP_COLUMNS: &str = "id, version, created, last_modified, doc";
+const TOKEN_COLUMNS: &str = "id, name, scope, hash_hex, created, revoked";
+
+fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
+    let id: &[u8] = row.try_get(0).map_err(StoreError::backend)?;
+    user_from_parts(
+        uuid_from_bytes(id)?,
+        row.try_get(1).map_err(StoreError::backend)?,
+        row.try_get(2).map_err(StoreError::backend)?,
+        row.try_get(3).map_err(StoreError::backend)?,
+        row.try_get(4).map_err(StoreError::backend)?,
+    )
+}
+
+fn group_from_row(row: &SqliteRow) -> StoreResult<Group> {
+    let id: &[u8] = row.try_get(0).map_err(StoreError::backend)?;
+    group_from_parts(
+        uuid_from_bytes(id)?,
+        row.try_get(1).map_err(StoreError::backend)?,
+        row.try_get(2).map_err(StoreError::backend)?,
+        row.try_get(3).map_err(StoreError::backend)?,
+        row.try_get(4).map_err(StoreError::backend)?,
+    )
+}
+
+fn token_from_row(row: &SqliteRow) -> StoreResult<ApiToken> {
+    let id: &[u8] = row.try_get(0).map_err(StoreError::backend)?;
+    token_from_parts(
+        uuid_from_bytes(id)?,
+        row.try_get(1).map_err(StoreError::backend)?,
+        row.try_get(2).map_err(StoreError::backend)?,
+        row.try_get(3).map_err(StoreError::backend)?,
+        row.try_get(4).map_err(StoreError::backend)?,
+        row.try_get(5).map_err(StoreError::backend)?,
+    )
+}
+
+/// A member from `(member_id, member_kind, display)` at `offset`.
+fn member_from_row(row: &SqliteRow, offset: usize) -> StoreResult<Member> {
+    let id: &[u8] = row.try_get(offset).map_err(StoreError::backend)?;
+    let kind: i64 = row.try_get(offset + 1).map_err(StoreError::backend)?;
+    Ok(Member {
+        id: uuid_from_bytes(id)?,
+        kind: kind_from_db(kind)?,
+        display: row.try_get(offset + 2).map_err(StoreError::backend)?,
+    })
+}
+
+/// Members with their current display text, in insertion order. The display
+/// comes from whichever table the kind names; a correlated subquery looks up
+/// only that one.
+const MEMBERS_SELECT: &str = "SELECT gm.group_id, gm.member_id, gm.member_kind, \
+     CASE gm.member_kind WHEN 0 THEN (SELECT u.display FROM users u WHERE u.id = gm.member_id) \
+     ELSE (SELECT g.display FROM groups g WHERE g.id = gm.member_id) END \
+     FROM group_members gm";
+
+fn page(offset: u64, limit: Option<u64>) -> (i64, i64) {
+    // SQLite reads a negative LIMIT as "no limit".
+    let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+    (limit, i64::try_from(offset).unwrap_or(i64::MAX))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.readers)
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(())
+    }
+
+    async fn insert_user(&self, user: &User) -> StoreResult<()> {
+        self.write(WriteOp::InsertUser(UserRow::from_user(user)?))
+            .await
+            .map(|_| ())
+    }
+
+    async fn get_user(&self, id: UserId) -> StoreResult<Option<User>> {
+        sqlx::query(&users_sql("WHERE id = ?1"))
+            .bind(id.as_uuid().as_bytes().as_slice())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(StoreError::backend)?
+            .map(|row| user_from_row(&row))
+            .transpose()
+    }
+
+    async fn update_user(&self, user: &User, expected: Version) -> StoreResult<()> {
+        let op = WriteOp::UpdateUser {
+            row: UserRow::from_user(user)?,
+            expected: rows::version_to_db(expected)?,
+        };
+        self.write(op).await.map(|_| ())
+    }
+
+    async fn delete_user(&self, id: UserId, now: OffsetDateTime) -> StoreResult<bool> {
+        let op = WriteOp::DeleteUser {
+            id: id.as_uuid(),
+            now: rows::to_millis(now)?,
+        };
+        self.write(op).await.map(Outcome::existed)
+    }
+
+    async fn find_users(&self, query: &UserQuery) -> StoreResult<Vec<User>> {
+        let rows = match query {
+            UserQuery::All { offset, limit } => {
+                let (limit, offset) = page(*offset, *limit);
+                sqlx::query(&users_sql("ORDER BY seq LIMIT ?1 OFFSET ?2"))
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&self.readers)
+                    .await
+            }
+            UserQuery::ByUserName(name) => {
+                sqlx::query(&users_sql("WHERE user_name_folded = ?1"))
+                    .bind(UserName::fold(name))
+                    .fetch_all(&self.readers)
+                    .await
+            }
+            UserQuery::ByExternalId(external_id) => {
+                sqlx::query(&users_sql("WHERE external_id = ?1 ORDER BY seq"))
+                    .bind(external_id)
+                    .fetch_all(&self.readers)
+                    .await
+            }
+            UserQuery::ByIds(ids) => {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                sqlx::query(&users_sql(
+                    "WHERE id IN (SELECT unhex(value) FROM json_each(?1)) ORDER BY seq",
+                ))
+                .bind(id_list(ids.iter().map(UserId::as_uuid)))
+                .fetch_all(&self.readers)
+                .await
+            }
+        }
+        .map_err(StoreError::backend)?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn count_users(&self) -> StoreResult<u64> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.readers)
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn groups_of_users(&self, ids: &[UserId]) -> StoreResult<HashMap<UserId, Vec<GroupRef>>> {
+        let mut out: HashMap<UserId, Vec<GroupRef>> =
+            ids.iter().map(|id| (*id, Vec::new())).collect();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let rows = sqlx::query(
+            "SELECT gm.member_id, g.id, g.display FROM group_members gm \
+             JOIN groups g ON g.id = gm.group_id \
+             WHERE gm.member_kind = 0 AND gm.member_id IN (SELECT unhex(value) FROM json_each(?1)) \
+             ORDER BY g.seq",
+        )
+        .bind(id_list(ids.iter().map(UserId::as_uuid)))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(StoreError::backend)?;
+        for row in rows {
+            let user: &[u8] = row.try_get(0).map_err(StoreError::backend)?;
+            let group: &[u8] = row.try_get(1).map_err(StoreError::backend)?;
+            out.entry(UserId::from_uuid(uuid_from_bytes(user)?))
+                .or_default()
+                .push(GroupRef {
+                    id: GroupId::from_uuid(uuid_from_bytes(group)?),
+                    display_name: row.try_get(2).map_err(StoreError::backend)?,
+                });
+        }
+        Ok(out)
+    }
+
+    async fn insert_group(&self, group: &Group, members: &[Member]) -> StoreResult<()> {
+        let op = WriteOp::InsertGroup {
+            row: GroupRow::from_group(group)?,
+            members: (!members.is_empty()).then(|| member_list(members)),
+        };
+        self.write(op).await.map(|_| ())
+    }
+
+    async fn get_group(&self, id: GroupId) -> StoreResult<Option<Group>> {
+        sqlx::query(&groups_sql("WHERE id = ?1"))
+            .bind(id.as_uuid().as_bytes().as_slice())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(StoreError::backend)?
+            .map(|row| group_from_row(&row))
+            .transpose()
+    }
+
+    async fn group_members(&self, id: GroupId) -> StoreResult<Vec<Member>> {
+        let sql = format!("{MEMBERS_SELECT} WHERE gm.group_id = ?1 ORDER BY gm.seq");
+        let rows = sqlx::query(&sql)
+            .bind(id.as_uuid().as_bytes().as_slice())
+            .fetch_all(&self.readers)
+            .await
+            .map_err(StoreError::backend)?;
+        rows.iter().map(|row| member_from_row(row, 1)).collect()
+    }
+
+    async fn members_of_groups(
+        &self,
+        ids: &[GroupId],
+    ) -> StoreResult<HashMap<GroupId, Vec<Member>>> {
+        let mut out: HashMap<GroupId, Vec<Member>> =
+            ids.iter().map(|id| (*id, Vec::new())).collect();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let sql = format!(
+            "{MEMBERS_SELECT} WHERE gm.group_id IN (SELECT unhex(value) FROM json_each(?1)) \
+             ORDER BY gm.seq"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(id_list(ids.iter().map(GroupId::as_uuid)))
+            .fetch_all(&self.readers)
+            .await
+            .map_err(StoreError::backend)?;
+        for row in rows {
+            let group: &[u8] = row.try_get(0).map_err(StoreError::backend)?;
+            out.entry(GroupId::from_uuid(uuid_from_bytes(group)?))
+                .or_default()
+                .push(member_from_row(&row, 1)?);
+        }
+        Ok(out)
+    }
+
+    async fn update_group(
+        &self,
+        group: &Group,
+        expected: Version,
+        members: &MembershipChange,
+    ) -> StoreResult<()> {
+        let members = match members {
+            MembershipChange::Unchanged => MembersWrite::Unchanged,
+            MembershipChange::Delta { add, remove } => MembersWrite::Delta {
+                add: (!add.is_empty()).then(|| member_list(add)),
+                remove: (!remove.is_empty()).then(|| id_list(remove.iter().copied())),
+            },
+            MembershipChange::Replace(all) => MembersWrite::Replace(member_list(all)),
+        };
+        let op = WriteOp::UpdateGroup {
+            row: GroupRow::from_group(group)?,
+            expected: rows::version_to_db(expected)?,
+            members,
+        };
+        self.write(op).await.map(|_| ())
+    }
+
+    async fn delete_group(&self, id: GroupId, now: OffsetDateTime) -> StoreResult<bool> {
+        let op = WriteOp::DeleteGroup {
+            id: id.as_uuid(),
+            now: rows::to_millis(now)?,
+        };
+        self.write(op).await.map(Outcome::existed)
+    }
+
+    async fn find_groups(&self, query: &GroupQuery) -> StoreResult<Vec<Group>> {
+        let rows = match query {
+            GroupQuery::All { offset, limit } => {
+                let (limit, offset) = page(*offset, *limit);
+                sqlx::query(&groups_sql("ORDER BY seq LIMIT ?1 OFFSET ?2"))
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&self.readers)
+                    .await
+            }
+            GroupQuery::ByDisplayName(name) => {
+                sqlx::query(&groups_sql("WHERE display_name_folded = ?1"))
+                    .bind(fold_display_name(name))
+                    .fetch_all(&self.readers)
+                    .await
+            }
+            GroupQuery::ByExternalId(external_id) => {
+                sqlx::query(&groups_sql("WHERE external_id = ?1 ORDER BY seq"))
+                    .bind(external_id)
+                    .fetch_all(&self.readers)
+                    .await
+            }
+            GroupQuery::ByIds(ids) => {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                sqlx::query(&groups_sql(
+                    "WHERE id IN (SELECT unhex(value) FROM json_each(?1)) ORDER BY seq",
+                ))
+                .bind(id_list(ids.iter().map(GroupId::as_uuid)))
+                .fetch_all(&self.readers)
+                .await
+            }
+        }
+        .map_err(StoreError::backend)?;
+        rows.iter().map(group_from_row).collect()
+    }
+
+    async fn count_groups(&self) -> StoreResult<u64> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM groups")
+            .fetch_one(&self.readers)
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn existing_members(&self, ids: &[Uuid]) -> StoreResult<HashMap<Uuid, MemberKind>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows = sqlx::query(
+            "SELECT id, 0 FROM users WHERE id IN (SELECT unhex(value) FROM json_each(?1)) \
+             UNION ALL \
+             SELECT id, 1 FROM groups WHERE id IN (SELECT unhex(value) FROM json_each(?1))",
+        )
+        .bind(id_list(ids.iter().copied()))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(StoreError::backend)?;
+        rows.iter()
+            .map(|row| {
+                let id: &[u8] = row.try_get(0).map_err(StoreError::backend)?;
+                let kind: i64 = row.try_get(1).map_err(StoreError::backend)?;
+                Ok((uuid_from_bytes(id)?, kind_from_db(kind)?))
+            })
+            .collect()
+    }
+
+    async fn insert_token(&self, token: &ApiToken) -> StoreResult<()> {
+        self.write(WriteOp::InsertToken(TokenRow::from_token(token)?))
+            .await
+            .map(|_| ())
+    }
+
+    async fn list_tokens(&self) -> StoreResult<Vec<ApiToken>> {
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY seq");
+        let rows = sqlx::query(&sql)
+            .fetch_all(&self.readers)
+            .await
+            .map_err(StoreError::backend)?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn revoke_token(&self, name: &TokenName, at: OffsetDateTime) -> StoreResult<bool> {
+        let op = WriteOp::RevokeToken {
+            name: name.as_str().to_owned(),
+            at: rows::to_millis(at)?,
+        };
+        self.write(op).await.map(Outcome::existed)
+    }
+
+    async fn find_token(&self, hash: &TokenHash) -> StoreResult<Option<ApiToken>> {
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE hash_hex = ?1");
+        sqlx::query(&sql)
+            .bind(hash.to_hex())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(StoreError::backend)?
+            .map(|row| token_from_row(&row))
+            .transpose()
+    }
+}
+
+/// `SELECT` of the user columns [`user_from_row`] reads, then `tail`.
+fn users_sql(tail: &str) -> String {
+    format!("SELECT {USER_COLUMNS} FROM users {tail}")
+}
+
+/// `SELECT` of the group columns [`group_from_row`] reads, then `tail`.
+fn groups_sql(tail: &str) -> String {
+    format!("SELECT {GROUP_COLUMNS} FROM groups {tail}")
+}

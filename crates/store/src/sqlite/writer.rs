@@ -1,0 +1,489 @@
+//! The single SQLite writer and its group commit.
+//!
+//! SQLite allows one writer at a time, and with `synchronous=FULL` each
+//! commit costs an `fsync`. Rather than let many connections queue on the
+//! file lock (each paying its own `fsync`), every write is sent to this task,
+//! which owns the only write connection. Each round it takes everything that
+//! queued while it was busy (up to [`MAX_GROUP`] requests) and:
+//!
+//! 1. opens `BEGIN IMMEDIATE` (taking the write lock up front, so no statement
+//!    inside can fail with `SQLITE_BUSY` half-way);
+//! 2. runs each request in turn; a request of several statements runs inside
+//!    its own `SAVEPOINT`. A request that fails for a reason the caller must
+//!    hear about (a uniqueness conflict, a version mismatch, a missing row)
+//!    fails at its first write statement, which SQLite rolls back on its own,
+//!    so it undoes only itself and the group goes on;
+//! 3. `COMMIT`s once, and only then answers every caller.
+//!
+//! If a request fails with a storage error (which may have ended the
+//! transaction), the group is rolled back, that request gets its error and the
+//! rest are run again in a fresh transaction; a second such failure fails the
+//! whole group. No caller is told "done" before its write is durable.
+
+use sqlx::sqlite::SqliteConnection;
+use sqlx::Connection;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::rows::{map_sqlx, GroupRow, TokenRow, UserRow};
+use crate::{StoreError, StoreResult};
+
+/// Most requests committed together. Large enough to absorb any realistic
+/// burst; small enough that one group never holds the lock for long.
+const MAX_GROUP: usize = 256;
+
+/// One write, with its values already converted to columns (serialising is
+/// done by the caller, off the writer's critical path).
+#[derive(Debug)]
+pub(super) enum WriteOp {
+    InsertUser(UserRow),
+    UpdateUser {
+        row: UserRow,
+        expected: i64,
+    },
+    DeleteUser {
+        id: Uuid,
+        now: i64,
+    },
+    InsertGroup {
+        row: GroupRow,
+        /// JSON `[[hex id, kind], ...]`, if there are members.
+        members: Option<String>,
+    },
+    UpdateGroup {
+        row: GroupRow,
+        expected: i64,
+        members: MembersWrite,
+    },
+    DeleteGroup {
+        id: Uuid,
+        now: i64,
+    },
+    InsertToken(TokenRow),
+    RevokeToken {
+        name: String,
+        at: i64,
+    },
+}
+
+#[derive(Debug)]
+pub(super) enum MembersWrite {
+    Unchanged,
+    Delta {
+        /// JSON `[[hex id, kind], ...]`.
+        add: Option<String>,
+        /// JSON `[hex id, ...]`.
+        remove: Option<String>,
+    },
+    /// JSON `[[hex id, kind], ...]`; may be empty.
+    Replace(String),
+}
+
+impl WriteOp {
+    /// Whether the request may run more than one write statement.
+    fn needs_savepoint(&self) -> bool {
+        match self {
+            WriteOp::InsertUser(_)
+            | WriteOp::UpdateUser { .. }
+            | WriteOp::InsertToken(_)
+            | WriteOp::RevokeToken { .. } => false,
+            WriteOp::InsertGroup { members, .. } => members.is_some(),
+            WriteOp::UpdateGroup { members, .. } => !matches!(members, MembersWrite::Unchanged),
+            WriteOp::DeleteUser { .. } | WriteOp::DeleteGroup { .. } => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Outcome {
+    Done,
+    Existed(bool),
+}
+
+impl Outcome {
+    pub(super) fn existed(self) -> bool {
+        matches!(self, Outcome::Existed(true))
+    }
+}
+
+pub(super) struct WriteRequest {
+    pub op: WriteOp,
+    pub reply: oneshot::Sender<StoreResult<Outcome>>,
+}
+
+/// The writer task: runs until every sender (every store handle) is gone.
+pub(super) async fn run(mut conn: SqliteConnection, mut requests: mpsc::Receiver<WriteRequest>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while requests.recv_many(&mut group, MAX_GROUP).await > 0 {
+        commit_group(&mut conn, &mut group).await;
+        group.clear();
+    }
+    if let Err(err) = conn.close().await {
+        tracing::warn!(error = %err, "closing the SQLite write connection failed");
+    }
+}
+
+enum GroupFailure {
+    /// Request `index` hit a storage error.
+    Request(usize, String),
+    /// Beginning or committing the transaction failed.
+    Transaction(String),
+}
+
+async fn commit_group(conn: &mut SqliteConnection, group: &mut Vec<WriteRequest>) {
+    let mut retried = false;
+    loop {
+        match run_group(conn, group).await {
+            Ok(results) => {
+                for (request, result) in group.drain(..).zip(results) {
+                    // A caller that stopped waiting has nothing to hear.
+                    let _ = request.reply.send(result);
+                }
+                return;
+            }
+            Err(GroupFailure::Request(index, message)) if !retried => {
+                rollback(conn).await;
+                retried = true;
+                let failed = group.remove(index);
+                let _ = failed.reply.send(Err(StoreError::Backend(message)));
+            }
+            Err(GroupFailure::Request(_, message) | GroupFailure::Transaction(message)) => {
+                rollback(conn).await;
+                tracing::warn!(error = %message, requests = group.len(), "a SQLite write group failed");
+                for request in group.drain(..) {
+                    let _ = request
+                        .reply
+                        .send(Err(StoreError::Backend(message.clone())));
+                }
+                return;
+            }
+        }
+    }
+}
+
+async fn run_group(
+    conn: &mut SqliteConnection,
+    group: &[WriteRequest],
+) -> Result<Vec<StoreResult<Outcome>>, GroupFailure> {
+    exec(conn, "BEGIN IMMEDIATE")
+        .await
+        .map_err(GroupFailure::Transaction)?;
+    let mut results = Vec::with_capacity(group.len());
+    for (index, request) in group.iter().enumerate() {
+        let fail = |message: String| GroupFailure::Request(index, message);
+        let guarded = request.op.needs_savepoint();
+        if guarded {
+            exec(conn, "SAVEPOINT request").await.map_err(fail)?;
+        }
+        match apply(conn, &request.op).await {
+            Ok(outcome) => {
+                if guarded {
+                    exec(conn, "RELEASE request").await.map_err(fail)?;
+                }
+                results.push(Ok(outcome));
+            }
+            Err(StoreError::Backend(message)) => return Err(fail(message)),
+            Err(refusal) => {
+                if guarded {
+                    exec(conn, "ROLLBACK TO request").await.map_err(fail)?;
+                    exec(conn, "RELEASE request").await.map_err(fail)?;
+                }
+                results.push(Err(refusal));
+            }
+        }
+    }
+    exec(conn, "COMMIT")
+        .await
+        .map_err(GroupFailure::Transaction)?;
+    Ok(results)
+}
+
+async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), String> {
+    sqlx::query(sql)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+        .map_err(|err| err.to_string())
+}
+
+async fn rollback(conn: &mut SqliteConnection) {
+    // Fails harmlessly if SQLite already ended the transaction.
+    let _ = exec(conn, "ROLLBACK").await;
+}
+
+async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> StoreResult<Outcome> {
+    match op {
+        WriteOp::InsertUser(row) => insert_user(conn, row).await,
+        WriteOp::UpdateUser { row, expected } => update_user(conn, row, *expected).await,
+        WriteOp::DeleteUser { id, now } => delete_user(conn, *id, *now).await,
+        WriteOp::InsertGroup { row, members } => insert_group(conn, row, members.as_deref()).await,
+        WriteOp::UpdateGroup {
+            row,
+            expected,
+            members,
+        } => update_group(conn, row, *expected, members).await,
+        WriteOp::DeleteGroup { id, now } => delete_group(conn, *id, *now).await,
+        WriteOp::InsertToken(row) => insert_token(conn, row).await,
+        WriteOp::RevokeToken { name, at } => revoke_token(conn, name, *at).await,
+    }
+}
+
+fn blob(id: &Uuid) -> &[u8] {
+    id.as_bytes().as_slice()
+}
+
+async fn insert_user(conn: &mut SqliteConnection, row: &UserRow) -> StoreResult<Outcome> {
+    sqlx::query(
+        "INSERT INTO users \
+         (id, user_name_folded, external_id, display, active, version, created, last_modified, doc) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .bind(blob(&row.id))
+    .bind(&row.user_name_folded)
+    .bind(&row.external_id)
+    .bind(&row.display)
+    .bind(row.active)
+    .bind(row.version)
+    .bind(row.created)
+    .bind(row.last_modified)
+    .bind(&row.doc)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_sqlx)?;
+    Ok(Outcome::Done)
+}
+
+async fn update_user(
+    conn: &mut SqliteConnection,
+    row: &UserRow,
+    expected: i64,
+) -> StoreResult<Outcome> {
+    let done = sqlx::query(
+        "UPDATE users SET user_name_folded = ?1, external_id = ?2, display = ?3, active = ?4, \
+         version = ?5, last_modified = ?6, doc = ?7 WHERE id = ?8 AND version = ?9",
+    )
+    .bind(&row.user_name_folded)
+    .bind(&row.external_id)
+    .bind(&row.display)
+    .bind(row.active)
+    .bind(row.version)
+    .bind(row.last_modified)
+    .bind(&row.doc)
+    .bind(blob(&row.id))
+    .bind(expected)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_sqlx)?;
+    if done.rows_affected() > 0 {
+        return Ok(Outcome::Done);
+    }
+    let current: Option<i64> = sqlx::query_scalar("SELECT version FROM users WHERE id = ?1")
+        .bind(blob(&row.id))
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
+    Err(not_updated(current)?)
+}
+
+/// Why a versioned `UPDATE` matched no row: the row is gone, or it is at
+/// another version.
+fn not_updated(current: Option<i64>) -> StoreResult<StoreError> {
+    Ok(match current {
+        None => StoreError::NotFound,
+        Some(version) => StoreError::VersionMismatch {
+            current: crate::rows::version_from_db(version)?,
+        },
+    })
+}
+
+async fn delete_user(conn: &mut SqliteConnection, id: Uuid, now: i64) -> StoreResult<Outcome> {
+    let done = sqlx::query("DELETE FROM users WHERE id = ?1")
+        .bind(blob(&id))
+        .execute(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
+    if done.rows_affected() == 0 {
+        return Ok(Outcome::Existed(false));
+    }
+    leave_all_groups(conn, id, now).await?;
+    Ok(Outcome::Existed(true))
+}
+
+/// Removes `member` from every group it is in, bumping each such group's
+/// version and `lastModified`.
+async fn leave_all_groups(conn: &mut SqliteConnection, member: Uuid, now: i64) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE groups SET version = version + 1, last_modified = ?2 \
+         WHERE id IN (SELECT group_id FROM group_members WHERE member_id = ?1)",
+    )
+    .bind(blob(&member))
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_sqlx)?;
+    sqlx::query("DELETE FROM group_members WHERE member_id = ?1")
+        .bind(blob(&member))
+        .execute(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
+    Ok(())
+}
+
+async fn insert_group(
+    conn: &mut SqliteConnection,
+    row: &GroupRow,
+    members: Option<&str>,
+) -> StoreResult<Outcome> {
+    sqlx::query(
+        "INSERT INTO groups \
+         (id, display_name_folded, external_id, display, version, created, last_modified, doc) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .bind(blob(&row.id))
+    .bind(&row.display_name_folded)
+    .bind(&row.external_id)
+    .bind(&row.display)
+    .bind(row.version)
+    .bind(row.created)
+    .bind(row.last_modified)
+    .bind(&row.doc)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_sqlx)?;
+    if let Some(members) = members {
+        add_members(conn, row.id, members).await?;
+    }
+    Ok(Outcome::Done)
+}
+
+/// Adds members from a JSON `[[hex id, kind], ...]` list in one statement, in
+/// list order. Members already present are left where they are; ids that name
+/// no existing user or group (of the stated kind) are skipped, so a
+/// membership can never outlive, or predate, its member.
+async fn add_members(conn: &mut SqliteConnection, group: Uuid, members: &str) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO group_members (group_id, member_id, member_kind) \
+         SELECT ?1, m.id, m.kind FROM \
+           (SELECT unhex(j.value ->> 0) AS id, j.value ->> 1 AS kind, j.key AS ord \
+            FROM json_each(?2) AS j) AS m \
+         WHERE CASE m.kind \
+           WHEN 0 THEN EXISTS (SELECT 1 FROM users u WHERE u.id = m.id) \
+           ELSE EXISTS (SELECT 1 FROM groups g WHERE g.id = m.id) END \
+         ORDER BY m.ord \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(blob(&group))
+    .bind(members)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_sqlx)?;
+    Ok(())
+}
+
+async fn update_group(
+    conn: &mut SqliteConnection,
+    row: &GroupRow,
+    expected: i64,
+    members: &MembersWrite,
+) -> StoreResult<Outcome> {
+    let done = sqlx::query(
+        "UPDATE groups SET display_name_folded = ?1, external_id = ?2, display = ?3, \
+         version = ?4, last_modified = ?5, doc = ?6 WHERE id = ?7 AND version = ?8",
+    )
+    .bind(&row.display_name_folded)
+    .bind(&row.external_id)
+    .bind(&row.display)
+    .bind(row.version)
+    .bind(row.last_modified)
+    .bind(&row.doc)
+    .bind(blob(&row.id))
+    .bind(expected)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_sqlx)?;
+    if done.rows_affected() == 0 {
+        let current: Option<i64> = sqlx::query_scalar("SELECT version FROM groups WHERE id = ?1")
+            .bind(blob(&row.id))
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(map_sqlx)?;
+        return Err(not_updated(current)?);
+    }
+    match members {
+        MembersWrite::Unchanged => {}
+        MembersWrite::Delta { add, remove } => {
+            // Removals first, so "remove X, add X" leaves X a member.
+            if let Some(remove) = remove {
+                sqlx::query(
+                    "DELETE FROM group_members WHERE group_id = ?1 \
+                     AND member_id IN (SELECT unhex(value) FROM json_each(?2))",
+                )
+                .bind(blob(&row.id))
+                .bind(remove.as_str())
+                .execute(&mut *conn)
+                .await
+                .map_err(map_sqlx)?;
+            }
+            if let Some(add) = add {
+                add_members(conn, row.id, add).await?;
+            }
+        }
+        MembersWrite::Replace(all) => {
+            sqlx::query("DELETE FROM group_members WHERE group_id = ?1")
+                .bind(blob(&row.id))
+                .execute(&mut *conn)
+                .await
+                .map_err(map_sqlx)?;
+            add_members(conn, row.id, all).await?;
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+async fn delete_group(conn: &mut SqliteConnection, id: Uuid, now: i64) -> StoreResult<Outcome> {
+    // Its own memberships first (the foreign key would cascade, but one
+    // indexed DELETE is cheaper than a per-row cascade).
+    sqlx::query("DELETE FROM group_members WHERE group_id = ?1")
+        .bind(blob(&id))
+        .execute(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
+    let done = sqlx::query("DELETE FROM groups WHERE id = ?1")
+        .bind(blob(&id))
+        .execute(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
+    if done.rows_affected() == 0 {
+        return Ok(Outcome::Existed(false));
+    }
+    leave_all_groups(conn, id, now).await?;
+    Ok(Outcome::Existed(true))
+}
+
+async fn insert_token(conn: &mut SqliteConnection, row: &TokenRow) -> StoreResult<Outcome> {
+    sqlx::query(
+        "INSERT INTO api_tokens (id, name, scope, hash_hex, created, revoked) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .bind(blob(&row.id))
+    .bind(&row.name)
+    .bind(row.scope)
+    .bind(&row.hash_hex)
+    .bind(row.created)
+    .bind(row.revoked)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_sqlx)?;
+    Ok(Outcome::Done)
+}
+
+async fn revoke_token(conn: &mut SqliteConnection, name: &str, at: i64) -> StoreResult<Outcome> {
+    let done =
+        sqlx::query("UPDATE api_tokens SET revoked = ?2 WHERE name = ?1 AND revoked IS NULL")
+            .bind(name)
+            .bind(at)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_sqlx)?;
+    Ok(Outcome::Existed(done.rows_affected() > 0))
+}
