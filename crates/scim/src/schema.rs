@@ -542,6 +542,7 @@ pub fn all_schemas() -> Vec<&'static Schema> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::panic)]
     use super::*;
 
     #[test]

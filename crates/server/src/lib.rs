@@ -8,7 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod directory;
 pub mod openapi;
-mod ops;
+pub(crate) mod ops;
 pub mod scim;
 
 use std::net::SocketAddr;

@@ -23,11 +23,13 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
 }
 
 /// Liveness: the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "The process is up", content_type = "application/json", body = Object)))]
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// Readiness: the database answers.
+#[utoipa::path(get, path = "/readyz", tag = "ops", responses((status = 200, description = "Ready: the database answers", content_type = "application/json", body = Object), (status = 503, description = "Not ready", content_type = "application/json", body = Object)))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match state.directory.store().ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))).into_response(),
@@ -42,6 +44,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus metrics", content_type = "text/plain", body = String), (status = 503, description = "Metrics unavailable")))]
 pub async fn metrics() -> Response {
     match metrics_handle() {
         Some(handle) => (

@@ -93,6 +93,8 @@ async fn run(state: &AppState, op: &BulkOperation, data: Option<&Value>) -> Resu
     }
 }
 
+#[utoipa::path(post, path = "/scim/v2/Bulk", tag = "scim", request_body(content = crate::openapi::BulkRequest, content_type = "application/scim+json"),
+    responses((status = 200, description = "The result of each operation", content_type = "application/scim+json", body = crate::openapi::BulkResponse)))]
 pub async fn bulk_post(State(state): State<AppState>, ScimJson(body): ScimJson) -> Result<ScimResponse, ScimErrorResponse> {
     let request = bulk::parse_bulk_request(&body, state.config.max_bulk_operations)?;
     let mut created: HashMap<String, String> = HashMap::new();

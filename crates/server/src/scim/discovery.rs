@@ -14,6 +14,8 @@ fn base(state: &AppState) -> &str {
     state.directory.base_url()
 }
 
+#[utoipa::path(get, path = "/scim/v2/ServiceProviderConfig", tag = "scim",
+    responses((status = 200, description = "What this service provider supports", content_type = "application/scim+json", body = crate::openapi::DiscoveryDocument)))]
 pub async fn service_provider_config_get(State(state): State<AppState>) -> ScimResponse {
     // Filter, sort and paging parameters are ignored here (RFC 7644 §4).
     ScimResponse::ok(discovery::service_provider_config(
@@ -50,20 +52,28 @@ fn find_by_id(docs: Vec<Value>, id: &str, what: &str) -> Result<ScimResponse> {
         .ok_or_else(|| ScimError::not_found(format!("{what} {id} not found")).into())
 }
 
+#[utoipa::path(get, path = "/scim/v2/ResourceTypes", tag = "scim",
+    responses((status = 200, description = "The resource types", content_type = "application/scim+json", body = crate::openapi::ListResponse)))]
 pub async fn resource_types_list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<ScimResponse> {
     refuse_filter(raw.as_deref())?;
     Ok(listing(discovery::resource_types(base(&state))))
 }
 
+#[utoipa::path(get, path = "/scim/v2/ResourceTypes/{name}", tag = "scim", params(("name" = String, Path, description = "User or Group")),
+    responses((status = 200, description = "One resource type", content_type = "application/scim+json", body = crate::openapi::DiscoveryDocument)))]
 pub async fn resource_types_get(State(state): State<AppState>, Path(name): Path<String>) -> Result<ScimResponse> {
     find_by_id(discovery::resource_types(base(&state)), &name, "ResourceType")
 }
 
+#[utoipa::path(get, path = "/scim/v2/Schemas", tag = "scim",
+    responses((status = 200, description = "The schemas", content_type = "application/scim+json", body = crate::openapi::ListResponse)))]
 pub async fn schemas_list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<ScimResponse> {
     refuse_filter(raw.as_deref())?;
     Ok(listing(discovery::schemas(base(&state))))
 }
 
+#[utoipa::path(get, path = "/scim/v2/Schemas/{id}", tag = "scim", params(("id" = String, Path, description = "A schema URN")),
+    responses((status = 200, description = "One schema", content_type = "application/scim+json", body = crate::openapi::DiscoveryDocument)))]
 pub async fn schemas_get(State(state): State<AppState>, Path(id): Path<String>) -> Result<ScimResponse> {
     find_by_id(discovery::schemas(base(&state)), &id, "Schema")
 }

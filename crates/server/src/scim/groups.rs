@@ -31,6 +31,9 @@ fn render(state: &AppState, view: &GroupView, projection: &Projection, status: S
     ScimResponse::resource(status, projection.apply(group_resource(), doc), view.group.meta.version)
 }
 
+#[utoipa::path(post, path = "/scim/v2/Groups", tag = "scim", params(("attributes" = Option<String>, Query, description = "Comma-separated attributes to return"),
+        ("excludedAttributes" = Option<String>, Query, description = "Comma-separated attributes to leave out"),), request_body(content = crate::openapi::Group, content_type = "application/scim+json"),
+    responses((status = 201, description = "The created Group", content_type = "application/scim+json", body = crate::openapi::Group)))]
 pub async fn groups_create(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -42,6 +45,10 @@ pub async fn groups_create(
     Ok(render(&state, &view, &projection, StatusCode::CREATED))
 }
 
+#[utoipa::path(get, path = "/scim/v2/Groups/{id}", tag = "scim", params(("id" = String, Path, description = "The Group's id"), ("attributes" = Option<String>, Query, description = "Comma-separated attributes to return"),
+        ("excludedAttributes" = Option<String>, Query, description = "Comma-separated attributes to leave out"),
+        ("If-None-Match" = Option<String>, Header, description = "Answer 304 if the version is unchanged")),
+    responses((status = 200, description = "The Group", content_type = "application/scim+json", body = crate::openapi::Group), (status = 304, description = "Not modified")))]
 pub async fn groups_get(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -61,12 +68,24 @@ pub async fn groups_get(
     Ok(render(&state, &view, &projection, StatusCode::OK).into_response())
 }
 
+#[utoipa::path(get, path = "/scim/v2/Groups", tag = "scim", params(
+        ("filter" = Option<String>, Query, description = "A SCIM filter (RFC 7644 §3.4.2.2)"),
+        ("sortBy" = Option<String>, Query, description = "Attribute to sort by"),
+        ("sortOrder" = Option<String>, Query, description = "ascending or descending"),
+        ("startIndex" = Option<i64>, Query, description = "1-based index of the first result"),
+        ("count" = Option<i64>, Query, description = "Page size (at most 1000)"),
+        ("attributes" = Option<String>, Query, description = "Comma-separated attributes to return"),
+        ("excludedAttributes" = Option<String>, Query, description = "Comma-separated attributes to leave out"),
+    ),
+    responses((status = 200, description = "A page of Groups", content_type = "application/scim+json", body = crate::openapi::ListResponse)))]
 pub async fn groups_list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<ScimResponse> {
     let pairs = query_pairs(raw.as_deref())?;
     let query = ListQuery::from_params(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), group_resource())?;
     list(&state, &query).await
 }
 
+#[utoipa::path(post, path = "/scim/v2/Groups/.search", tag = "scim", request_body(content = crate::openapi::SearchRequest, content_type = "application/scim+json"),
+    responses((status = 200, description = "A page of Groups", content_type = "application/scim+json", body = crate::openapi::ListResponse)))]
 pub async fn groups_search(State(state): State<AppState>, ScimJson(body): ScimJson) -> Result<ScimResponse> {
     let query = ListQuery::from_search_body(&body, group_resource())?;
     list(&state, &query).await
@@ -77,6 +96,11 @@ async fn list(state: &AppState, query: &ListQuery) -> Result<ScimResponse> {
     Ok(ScimResponse::ok(list_response(page.total, query.start_index, page.resources)))
 }
 
+#[utoipa::path(put, path = "/scim/v2/Groups/{id}", tag = "scim", params(("id" = String, Path, description = "The Group's id"), ("attributes" = Option<String>, Query, description = "Comma-separated attributes to return"),
+        ("excludedAttributes" = Option<String>, Query, description = "Comma-separated attributes to leave out"),
+        ("If-Match" = Option<String>, Header, description = "Only if at this version")),
+    request_body(content = crate::openapi::Group, content_type = "application/scim+json"),
+    responses((status = 200, description = "The replaced Group", content_type = "application/scim+json", body = crate::openapi::Group)))]
 pub async fn groups_replace(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -98,6 +122,11 @@ pub async fn groups_replace(
 /// the request asks for it with `attributes=members`, because a group may
 /// have 100,000 members (RFC 7644 §3.5.2 lets the server choose; Okta
 /// accepts a group without `members`, Entra ignores the body).
+#[utoipa::path(patch, path = "/scim/v2/Groups/{id}", tag = "scim", params(("id" = String, Path, description = "The Group's id"), ("attributes" = Option<String>, Query, description = "Comma-separated attributes to return"),
+        ("excludedAttributes" = Option<String>, Query, description = "Comma-separated attributes to leave out"),
+        ("If-Match" = Option<String>, Header, description = "Only if at this version")),
+    request_body(content = crate::openapi::PatchRequest, content_type = "application/scim+json"),
+    responses((status = 200, description = "The patched Group", content_type = "application/scim+json", body = crate::openapi::Group)))]
 pub async fn groups_patch(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -128,6 +157,9 @@ pub async fn groups_patch(
     Ok(render(&state, &view, &projection, StatusCode::OK))
 }
 
+#[utoipa::path(delete, path = "/scim/v2/Groups/{id}", tag = "scim", params(("id" = String, Path, description = "The Group's id"),
+        ("If-Match" = Option<String>, Header, description = "Only if at this version")),
+    responses((status = 204, description = "Deleted")))]
 pub async fn groups_delete(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -1,9 +1,9 @@
 //! The SCIM 2.0 service provider endpoints under `/scim/v2`.
 
-mod bulk;
-mod discovery;
-mod groups;
-mod users;
+pub(crate) mod bulk;
+pub(crate) mod discovery;
+pub(crate) mod groups;
+pub(crate) mod users;
 pub mod wire;
 
 use axum::routing::{get, post};

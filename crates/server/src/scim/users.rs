@@ -30,6 +30,9 @@ fn render(state: &AppState, view: &UserView, projection: &Projection, status: St
     ScimResponse::resource(status, projection.apply(user_resource(), doc), view.user.meta.version)
 }
 
+#[utoipa::path(post, path = "/scim/v2/Users", tag = "scim", params(("attributes" = Option<String>, Query, description = "Comma-separated attributes to return"),
+        ("excludedAttributes" = Option<String>, Query, description = "Comma-separated attributes to leave out"),), request_body(content = crate::openapi::User, content_type = "application/scim+json"),
+    responses((status = 201, description = "The created User", content_type = "application/scim+json", body = crate::openapi::User)))]
 pub async fn users_create(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -41,6 +44,10 @@ pub async fn users_create(
     Ok(render(&state, &view, &projection, StatusCode::CREATED))
 }
 
+#[utoipa::path(get, path = "/scim/v2/Users/{id}", tag = "scim", params(("id" = String, Path, description = "The User's id"), ("attributes" = Option<String>, Query, description = "Comma-separated attributes to return"),
+        ("excludedAttributes" = Option<String>, Query, description = "Comma-separated attributes to leave out"),
+        ("If-None-Match" = Option<String>, Header, description = "Answer 304 if the version is unchanged")),
+    responses((status = 200, description = "The User", content_type = "application/scim+json", body = crate::openapi::User), (status = 304, description = "Not modified")))]
 pub async fn users_get(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -58,12 +65,24 @@ pub async fn users_get(
     Ok(render(&state, &view, &projection, StatusCode::OK).into_response())
 }
 
+#[utoipa::path(get, path = "/scim/v2/Users", tag = "scim", params(
+        ("filter" = Option<String>, Query, description = "A SCIM filter (RFC 7644 §3.4.2.2)"),
+        ("sortBy" = Option<String>, Query, description = "Attribute to sort by"),
+        ("sortOrder" = Option<String>, Query, description = "ascending or descending"),
+        ("startIndex" = Option<i64>, Query, description = "1-based index of the first result"),
+        ("count" = Option<i64>, Query, description = "Page size (at most 1000)"),
+        ("attributes" = Option<String>, Query, description = "Comma-separated attributes to return"),
+        ("excludedAttributes" = Option<String>, Query, description = "Comma-separated attributes to leave out"),
+    ),
+    responses((status = 200, description = "A page of Users", content_type = "application/scim+json", body = crate::openapi::ListResponse)))]
 pub async fn users_list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<ScimResponse> {
     let pairs = query_pairs(raw.as_deref())?;
     let query = ListQuery::from_params(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), user_resource())?;
     list(&state, &query).await
 }
 
+#[utoipa::path(post, path = "/scim/v2/Users/.search", tag = "scim", request_body(content = crate::openapi::SearchRequest, content_type = "application/scim+json"),
+    responses((status = 200, description = "A page of Users", content_type = "application/scim+json", body = crate::openapi::ListResponse)))]
 pub async fn users_search(State(state): State<AppState>, ScimJson(body): ScimJson) -> Result<ScimResponse> {
     let query = ListQuery::from_search_body(&body, user_resource())?;
     list(&state, &query).await
@@ -74,6 +93,11 @@ async fn list(state: &AppState, query: &ListQuery) -> Result<ScimResponse> {
     Ok(ScimResponse::ok(list_response(page.total, query.start_index, page.resources)))
 }
 
+#[utoipa::path(put, path = "/scim/v2/Users/{id}", tag = "scim", params(("id" = String, Path, description = "The User's id"), ("attributes" = Option<String>, Query, description = "Comma-separated attributes to return"),
+        ("excludedAttributes" = Option<String>, Query, description = "Comma-separated attributes to leave out"),
+        ("If-Match" = Option<String>, Header, description = "Only if at this version")),
+    request_body(content = crate::openapi::User, content_type = "application/scim+json"),
+    responses((status = 200, description = "The replaced User", content_type = "application/scim+json", body = crate::openapi::User)))]
 pub async fn users_replace(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -107,6 +131,11 @@ pub(crate) fn check_body_id(body: &serde_json::Value, id: &str) -> Result<()> {
     }
 }
 
+#[utoipa::path(patch, path = "/scim/v2/Users/{id}", tag = "scim", params(("id" = String, Path, description = "The User's id"), ("attributes" = Option<String>, Query, description = "Comma-separated attributes to return"),
+        ("excludedAttributes" = Option<String>, Query, description = "Comma-separated attributes to leave out"),
+        ("If-Match" = Option<String>, Header, description = "Only if at this version")),
+    request_body(content = crate::openapi::PatchRequest, content_type = "application/scim+json"),
+    responses((status = 200, description = "The patched User", content_type = "application/scim+json", body = crate::openapi::User)))]
 pub async fn users_patch(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -120,6 +149,9 @@ pub async fn users_patch(
     Ok(render(&state, &view, &projection, StatusCode::OK))
 }
 
+#[utoipa::path(delete, path = "/scim/v2/Users/{id}", tag = "scim", params(("id" = String, Path, description = "The User's id"),
+        ("If-Match" = Option<String>, Header, description = "Only if at this version")),
+    responses((status = 204, description = "Deleted")))]
 pub async fn users_delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
