@@ -46,22 +46,7 @@ pub fn user_to_json(user: &User, groups: &[UserGroup], base_url: &str) -> Value 
         schemas.push(Value::String(urn::ENTERPRISE_USER.into()));
         doc.insert(urn::ENTERPRISE_USER.into(), ext);
     }
-    doc.insert(
-        "groups".into(),
-        Value::Array(
-            groups
-                .iter()
-                .map(|g| {
-                    json!({
-                        "value": g.id,
-                        "display": g.display,
-                        "type": "direct",
-                        "$ref": format!("{base_url}/Groups/{}", g.id),
-                    })
-                })
-                .collect(),
-        ),
-    );
+    doc.insert("groups".into(), user_groups_json(groups, base_url));
     doc.insert(
         "meta".into(),
         meta_json(&user.meta, "User", format!("{base_url}/Users/{}", user.id)),
@@ -234,7 +219,7 @@ pub fn group_to_json(group: &Group, members: Option<&[Member]>, base_url: &str) 
     if let Some(members) = members {
         doc.insert(
             "members".into(),
-            Value::Array(members.iter().map(|m| member_to_json(m, base_url)).collect()),
+            members_json(members, base_url),
         );
     }
     doc.insert(
@@ -242,6 +227,28 @@ pub fn group_to_json(group: &Group, members: Option<&[Member]>, base_url: &str) 
         meta_json(&group.meta, "Group", format!("{base_url}/Groups/{}", group.id)),
     );
     Value::Object(doc)
+}
+
+/// The `groups` attribute of a user.
+pub fn user_groups_json(groups: &[UserGroup], base_url: &str) -> Value {
+    Value::Array(
+        groups
+            .iter()
+            .map(|g| {
+                json!({
+                    "value": g.id,
+                    "display": g.display,
+                    "type": "direct",
+                    "$ref": format!("{base_url}/Groups/{}", g.id),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// The `members` attribute of a group.
+pub fn members_json(members: &[Member], base_url: &str) -> Value {
+    Value::Array(members.iter().map(|m| member_to_json(m, base_url)).collect())
 }
 
 fn member_to_json(member: &Member, base_url: &str) -> Value {
