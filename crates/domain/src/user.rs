@@ -37,10 +37,11 @@ pub struct UserAttributes {
     pub user_name: UserName,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
-    /// Deactivation is distinct from deletion: an inactive user stays in the
-    /// directory and readable.
-    #[serde(default = "default_active")]
-    pub active: bool,
+    /// The administrative status. Deactivation (`Some(false)`) is distinct
+    /// from deletion: an inactive user stays in the directory and readable.
+    /// Unset (an IdP may remove the attribute) counts as active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<PersonName>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -79,17 +80,18 @@ pub struct UserAttributes {
     pub enterprise: Option<EnterpriseUser>,
 }
 
-fn default_active() -> bool {
-    true
-}
-
 impl UserAttributes {
-    /// A user with only a name; every other attribute empty and active.
+    /// Whether the user is active: anything but an explicit `active: false`.
+    pub fn is_active(&self) -> bool {
+        self.active != Some(false)
+    }
+
+    /// A user with only a name; every other attribute unset (so active).
     pub fn with_user_name(user_name: UserName) -> Self {
         Self {
             user_name,
             external_id: None,
-            active: true,
+            active: None,
             name: None,
             display_name: None,
             nick_name: None,
@@ -197,6 +199,9 @@ impl EnterpriseUser {
 pub struct Manager {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+    /// The URI of the manager's resource, as the client gave it.
+    #[serde(default, rename = "$ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
 }

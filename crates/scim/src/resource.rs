@@ -124,9 +124,6 @@ pub fn user_from_json(doc: &Value) -> Result<UserAttributes, ScimError> {
                 let id = id.clone();
                 fields.insert("manager".into(), json!({ "value": id }));
             }
-            if let Some(Value::Object(manager)) = fields.get_mut("manager") {
-                manager.remove("$ref");
-            }
         }
         attrs.insert("enterprise".into(), ext);
     }
@@ -296,7 +293,7 @@ mod tests {
         let attrs = user_from_json(&body).unwrap();
         assert_eq!(attrs.user_name.as_str(), "amara.nwosu@northwind.example");
         assert_eq!(attrs.external_id.as_deref(), Some("00u9k2lmq8XyZa3f74x6"));
-        assert!(attrs.active);
+        assert_eq!(attrs.active, Some(true));
         let user = User {
             id: UserId::new_random(),
             meta: Meta::new(at()),

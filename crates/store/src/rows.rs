@@ -95,7 +95,7 @@ impl UserRow {
                 .display_name
                 .clone()
                 .unwrap_or_else(|| attrs.user_name.as_str().to_owned()),
-            active: attrs.active,
+            active: attrs.is_active(),
             version: version_to_db(user.meta.version)?,
             created: to_millis(user.meta.created)?,
             last_modified: to_millis(user.meta.last_modified)?,

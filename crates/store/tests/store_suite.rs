@@ -326,7 +326,7 @@ async fn users_round_trip(cx: Ctx) {
         primary: Some(true),
         display: None,
     }];
-    jane.attributes.active = false;
+    jane.attributes.active = Some(false);
     store.insert_user(&jane).await.unwrap();
     let other = user("other");
     store.insert_user(&other).await.unwrap();
@@ -448,7 +448,7 @@ async fn update_user_checks_the_version(cx: Ctx) {
         Err(StoreError::NotFound)
     ));
 
-    let v3 = revise_user(&v2, at(7), |a| a.active = false);
+    let v3 = revise_user(&v2, at(7), |a| a.active = Some(false));
     store.update_user(&v3, Version(2)).await.unwrap();
     assert_eq!(store.get_user(jane.id).await.unwrap(), Some(v3));
 }

@@ -118,43 +118,40 @@ pub async fn groups_replace(
     Ok(render(&state, &view, &projection, StatusCode::OK))
 }
 
-/// PATCH answers 200 with the group. The member list is included only when
-/// the request asks for it with `attributes=members`, because a group may
-/// have 100,000 members (RFC 7644 §3.5.2 lets the server choose; Okta
-/// accepts a group without `members`, Entra ignores the body).
+/// PATCH answers 204 No Content unless the request names `attributes` or
+/// `excludedAttributes`; then 200 with the group so projected. RFC 7644
+/// §3.5.2 lets the server choose, Entra expects 204 and Okta accepts it, and
+/// a group may have 100,000 members that nobody asked to receive.
 #[utoipa::path(patch, path = "/scim/v2/Groups/{id}", tag = "scim", params(("id" = String, Path, description = "The Group's id"), ("attributes" = Option<String>, Query, description = "Comma-separated attributes to return"),
         ("excludedAttributes" = Option<String>, Query, description = "Comma-separated attributes to leave out"),
         ("If-Match" = Option<String>, Header, description = "Only if at this version")),
     request_body(content = crate::openapi::PatchRequest, content_type = "application/scim+json"),
-    responses((status = 200, description = "The patched Group", content_type = "application/scim+json", body = crate::openapi::Group)))]
+    responses((status = 200, description = "The patched Group, when attributes were requested", content_type = "application/scim+json", body = crate::openapi::Group),
+              (status = 204, description = "Patched")))]
 pub async fn groups_patch(
     State(state): State<AppState>,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
     ScimJson(body): ScimJson,
-) -> Result<ScimResponse> {
+) -> Result<Response> {
     let projection = projection(raw.as_deref())?;
     let ops = patch::parse_patch_request(&body)?;
     let group = state.directory.patch_group(&id, &ops, precondition(&headers)).await?;
-    let with_members = projection
-        .attributes
-        .iter()
-        .any(|a| a.to_ascii_lowercase().starts_with("members"));
-    let members = if with_members {
-        Some(
-            state
-                .directory
-                .get_group(&id, true)
-                .await?
-                .members
-                .unwrap_or_default(),
-        )
+    if projection == Projection::default() {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        if let Ok(etag) = axum::http::HeaderValue::from_str(&group.meta.version.etag()) {
+            response.headers_mut().insert(axum::http::header::ETAG, etag);
+        }
+        return Ok(response);
+    }
+    let members = if projection.wants(group_resource(), "members") {
+        Some(state.directory.get_group(&id, true).await?.members.unwrap_or_default())
     } else {
         None
     };
     let view = GroupView { group, members };
-    Ok(render(&state, &view, &projection, StatusCode::OK))
+    Ok(render(&state, &view, &projection, StatusCode::OK).into_response())
 }
 
 #[utoipa::path(delete, path = "/scim/v2/Groups/{id}", tag = "scim", params(("id" = String, Path, description = "The Group's id"),

@@ -196,7 +196,7 @@ async fn groups_members_and_entra_excluded_members() {
     let added = app
         .patch(&format!("/Groups/{group}"), json!({"schemas": [PATCH], "Operations": [{"op": "Add", "path": "members", "value": [{"value": bob}]}]}))
         .await;
-    assert_eq!(added.status, StatusCode::OK, "{:#}", added.body);
+    assert_eq!(added.status, StatusCode::NO_CONTENT, "{:#}", added.body);
     let alice_groups = app.get(&format!("/Users/{alice}")).await;
     assert_eq!(alice_groups.body["groups"][0]["value"], group.as_str());
     assert_eq!(alice_groups.body["groups"][0]["display"], "Payments Core");
@@ -204,12 +204,12 @@ async fn groups_members_and_entra_excluded_members() {
     let removed = app
         .patch(&format!("/Groups/{group}"), json!({"schemas": [PATCH], "Operations": [{"op": "Remove", "path": "members", "value": [{"value": alice}]}]}))
         .await;
-    assert_eq!(removed.status, StatusCode::OK, "{:#}", removed.body);
+    assert_eq!(removed.status, StatusCode::NO_CONTENT, "{:#}", removed.body);
     // Okta: remove with a filter path.
     let okta = app
         .patch(&format!("/Groups/{group}"), json!({"schemas": [PATCH], "Operations": [{"op": "remove", "path": format!("members[value eq \"{bob}\"]")}]}))
         .await;
-    assert_eq!(okta.status, StatusCode::OK, "{:#}", okta.body);
+    assert_eq!(okta.status, StatusCode::NO_CONTENT, "{:#}", okta.body);
     assert_eq!(app.get(&format!("/Groups/{group}")).await.body["members"], json!([]));
 
     // A member that does not exist is a 400 and changes nothing.
