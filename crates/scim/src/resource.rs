@@ -254,10 +254,10 @@ fn member_to_json(member: &Member, base_url: &str) -> Value {
         MemberKind::Group => "Groups",
     };
     let mut obj = Map::new();
+    // `display` is left out on purpose: a member reads back exactly as the
+    // client wrote it (value, type, $ref), which is what IdPs and the
+    // scim2-tester conformance suite compare against.
     obj.insert("value".into(), Value::String(member.id.to_string()));
-    if let Some(display) = &member.display {
-        obj.insert("display".into(), Value::String(display.clone()));
-    }
     obj.insert("type".into(), Value::String(member.kind.as_str().into()));
     obj.insert(
         "$ref".into(),

@@ -187,7 +187,8 @@ async fn groups_members_and_entra_excluded_members() {
 
     let with_members = app.get(&format!("/Groups/{group}")).await;
     assert_eq!(with_members.body["members"][0]["value"], alice.as_str());
-    assert_eq!(with_members.body["members"][0]["display"], "alice@example.com");
+    assert_eq!(with_members.body["members"][0]["type"], "User");
+    assert_eq!(with_members.body["members"][0]["$ref"], format!("{}/Users/{alice}", app.scim).as_str());
     let without = app.get(&format!("/Groups/{group}?excludedAttributes=members")).await;
     assert!(without.body.get("members").is_none());
     assert_eq!(without.body["displayName"], "Payments Core");
@@ -289,7 +290,8 @@ async fn bulk_with_bulk_id_references_and_fail_on_errors() {
     let group_location = by_id("g")["location"].as_str().unwrap().to_string();
     let group_id = group_location.rsplit('/').next().unwrap();
     let group = app.get(&format!("/Groups/{group_id}")).await;
-    assert_eq!(group.body["members"][0]["display"], "alice");
+    let alice = app.get("/Users?filter=userName%20eq%20%22alice%22").await.body["Resources"][0]["id"].clone();
+    assert_eq!(group.body["members"][0]["value"], alice);
 
     let stopped = app
         .post(
