@@ -39,8 +39,14 @@ pub fn rss_kib(pid: u32) -> Option<(u64, u64)> {
     Some((kib_field(&s, "VmRSS:")?, kib_field(&s, "VmHWM:").unwrap_or(0)))
 }
 
+/// The 1-minute load average, to tell whether something else was using the CPUs.
+pub fn loadavg1() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
+}
+
 pub fn describe() -> Value {
     json!({
+        "loadavg_1m_at_end": loadavg1(),
         "nproc": nproc(),
         "cpu_model": cpu_model(),
         "mem_total_kib": mem_total_kib(),
@@ -51,5 +57,6 @@ pub fn describe() -> Value {
 
 pub fn describe_line() -> String {
     let mem = mem_total_kib().map(|k| format!("{:.1} GiB", k as f64 / 1024.0 / 1024.0)).unwrap_or_default();
-    format!("machine: {} x {} ({}), RAM {}", nproc(), cpu_model(), std::env::consts::ARCH, mem)
+    let load = loadavg1().map(|l| format!(", load average {l:.2}")).unwrap_or_default();
+    format!("machine: {} x {} ({}), RAM {}{load}", nproc(), cpu_model(), std::env::consts::ARCH, mem)
 }
