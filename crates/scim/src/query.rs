@@ -330,7 +330,19 @@ impl ListQuery {
 
     /// The page size after defaults and the cap.
     pub fn page_size(&self) -> u64 {
-        self.count.unwrap_or(100).min(MAX_PAGE_SIZE)
+        self.count.unwrap_or(100)
+    }
+
+    /// The same query without paging or sorting: every match. Used to
+    /// gather candidates from several resource types before paging them
+    /// together.
+    pub fn everything(&self) -> ListQuery {
+        ListQuery {
+            sort_by: None,
+            start_index: 1,
+            count: Some(i64::MAX as u64),
+            ..self.clone()
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use roster_domain::{
 use roster_scim::filter::Filter;
 use roster_scim::patch::{self, MemberOp, MembershipPlan, PatchOperation};
 use roster_scim::query::{sort_documents, ListQuery};
+use roster_scim::schema::ResourceSchema;
 use roster_scim::resource::{self, MemberValue, UserGroup};
 use roster_scim::schema::{group_resource, user_resource};
 use roster_scim::ScimError;
@@ -636,6 +637,37 @@ impl Directory {
         }
         let resources = page.into_iter().map(|doc| query.projection.apply(schema, doc)).collect();
         Ok(Page { total, resources })
+    }
+
+    /// Searches users and groups together (`POST /.search` at the root,
+    /// RFC 7644 §3.4.3). A resource type takes part when the filter and
+    /// projection make sense for it; results are users then groups unless
+    /// sorted, then paged together.
+    pub async fn search_all(&self, body: &Value) -> Result<(ListQuery, Page), ScimError> {
+        let users = ListQuery::from_search_body(body, user_resource());
+        let groups = ListQuery::from_search_body(body, group_resource());
+        let (users, groups) = match (users, groups) {
+            (Err(err), Err(_)) => return Err(err),
+            (u, g) => (u.ok(), g.ok()),
+        };
+        let Some(reference) = users.clone().or_else(|| groups.clone()) else {
+            return Err(ScimError::internal());
+        };
+        let mut docs = Vec::new();
+        if let Some(q) = &users {
+            docs.extend(self.list_users(&q.everything()).await?.resources);
+        }
+        if let Some(q) = &groups {
+            docs.extend(self.list_groups(&q.everything()).await?.resources);
+        }
+        if let Some(sort_by) = &reference.sort_by {
+            let schema: &ResourceSchema = if users.is_some() { user_resource() } else { group_resource() };
+            sort_documents(&mut docs, schema, sort_by, reference.descending);
+        }
+        let total = docs.len() as u64;
+        let (start, end) = page_bounds(&reference, docs.len());
+        let resources = docs.drain(start..end).collect();
+        Ok((reference, Page { total, resources }))
     }
 }
 

@@ -173,6 +173,7 @@ pub struct DiscoveryDocument {
         scim::groups::groups_patch,
         scim::groups::groups_delete,
         scim::bulk::bulk_post,
+        scim::discovery::root_search,
         scim::discovery::service_provider_config_get,
         scim::discovery::resource_types_list,
         scim::discovery::resource_types_get,

@@ -84,8 +84,10 @@ pub async fn me_any() -> ScimErrorResponse {
     ScimError::not_implemented("/Me is not supported: Roster's SCIM clients are provisioning agents, not users").into()
 }
 
-/// Searching across resource types at the root is not supported; search
-/// `/Users/.search` or `/Groups/.search`.
-pub async fn root_search(ScimJson(_body): ScimJson) -> ScimErrorResponse {
-    ScimError::not_implemented("search /Users/.search or /Groups/.search; root-level search is not supported").into()
+/// Searches users and groups at once (RFC 7644 §3.4.3).
+#[utoipa::path(post, path = "/scim/v2/.search", tag = "scim", request_body(content = crate::openapi::SearchRequest, content_type = "application/scim+json"),
+    responses((status = 200, description = "Users and groups matching the search", content_type = "application/scim+json", body = crate::openapi::ListResponse)))]
+pub async fn root_search(State(state): State<AppState>, ScimJson(body): ScimJson) -> Result<ScimResponse> {
+    let (query, page) = state.directory.search_all(&body).await?;
+    Ok(ScimResponse::ok(list_response(page.total, query.start_index, page.resources)))
 }

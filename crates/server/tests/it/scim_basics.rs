@@ -352,3 +352,40 @@ async fn operational_endpoints_answer() {
     let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("roster_http_requests_total"), "{metrics}");
 }
+
+#[tokio::test]
+async fn root_search_covers_users_and_groups() {
+    let app = TestApp::spawn().await;
+    let alice = app.create_user("alice@example.com").await;
+    let group = app.create_group("Platform", &[&alice]).await;
+    let search = |body| async { app.post("/.search", body).await };
+    let all = search(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "attributes": ["id"]})).await;
+    assert_eq!(all.status, StatusCode::OK, "{:#}", all.body);
+    assert_eq!(all.body["totalResults"], 2);
+    let ids: Vec<&str> = all.body["Resources"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [alice.as_str(), group.as_str()]);
+    // A filter on a user-only attribute leaves groups out.
+    let users = search(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "userName sw \"ali\""})).await;
+    assert_eq!(users.body["totalResults"], 1);
+    assert_eq!(users.body["Resources"][0]["id"], alice.as_str());
+    search(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "bogus eq 1"}))
+        .await
+        .assert_scim_error(400, Some("invalidFilter"));
+}
+
+#[tokio::test]
+async fn group_patch_returns_the_group_when_attributes_are_requested() {
+    let app = TestApp::spawn().await;
+    let alice = app.create_user("alice@example.com").await;
+    let group = app.create_group("Platform", &[]).await;
+    let reply = app
+        .patch(
+            &format!("/Groups/{group}?attributes=members"),
+            json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": alice}]}]}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:#}", reply.body);
+    assert_eq!(reply.body["members"][0]["value"], alice.as_str());
+    assert!(reply.body.get("displayName").is_none());
+    assert_eq!(reply.etag(), "W/\"2\"");
+}
