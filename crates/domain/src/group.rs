@@ -22,6 +22,14 @@ pub struct GroupAttributes {
     pub external_id: Option<String>,
 }
 
+impl GroupAttributes {
+    /// Whether two versions are the same to the letter (see
+    /// `UserAttributes::identical`).
+    pub fn identical(&self, other: &GroupAttributes) -> bool {
+        self == other && self.display_name.as_str() == other.display_name.as_str()
+    }
+}
+
 /// What kind of resource a member is. SCIM groups may contain groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum MemberKind {

@@ -81,6 +81,13 @@ pub struct UserAttributes {
 }
 
 impl UserAttributes {
+    /// Whether two versions are the same to the letter. `==` treats names
+    /// that differ only in case as equal (they are one identity); a write
+    /// that only changes case is still a change to store.
+    pub fn identical(&self, other: &UserAttributes) -> bool {
+        self == other && self.user_name.as_str() == other.user_name.as_str()
+    }
+
     /// Whether the user is active: anything but an explicit `active: false`.
     pub fn is_active(&self) -> bool {
         self.active != Some(false)

@@ -24,8 +24,11 @@ const CACHE_TTL: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct Authenticator {
     store: Arc<dyn Store>,
-    cache: Arc<Mutex<HashMap<TokenHash, (Option<ApiToken>, Instant)>>>,
+    cache: Arc<Mutex<TokenCache>>,
 }
+
+/// Lookups by secret hash, with when they were made (`None`: no such token).
+type TokenCache = HashMap<TokenHash, (Option<ApiToken>, Instant)>;
 
 /// Who made a request.
 #[derive(Debug, Clone)]

@@ -204,7 +204,7 @@ impl Directory {
             let current = self.load_user(id).await?;
             precondition.check(current.meta.version)?;
             let attributes = change(&current)?;
-            if attributes == current.attributes {
+            if attributes.identical(&current.attributes) {
                 // Nothing changed: keep the version, as IdPs re-send state.
                 return self.with_groups(current).await;
             }
@@ -500,7 +500,7 @@ impl Directory {
                     MembershipChange::Replace(self.resolve_members(&convert_members(&list)?).await?)
                 }
             };
-            if change == MembershipChange::Unchanged && attributes == current.attributes {
+            if change == MembershipChange::Unchanged && attributes.identical(&current.attributes) {
                 return Ok(current);
             }
             let updated = Group {

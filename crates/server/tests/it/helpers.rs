@@ -18,6 +18,12 @@ pub struct TestApp {
 /// A temporary directory removed on drop.
 pub struct TempDir(pub std::path::PathBuf);
 
+impl Default for TempDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl TempDir {
     pub fn new() -> Self {
         let path = std::env::temp_dir().join(format!("roster-it-{}", uuid::Uuid::new_v4()));
