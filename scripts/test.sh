@@ -27,9 +27,6 @@ fi
 step "cargo test (workspace)"
 cargo test --workspace --locked
 
-step "release build for the live-server checks"
-cargo build --release --locked -p roster
-
 step "Python peers (scim2-tester, schemathesis)"
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/peers/requirements.txt
