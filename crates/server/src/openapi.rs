@@ -3,7 +3,7 @@
 //! diffs the two.
 
 use axum::Json;
-use serde_json::Value;
+use serde_json::{json, Value};
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
@@ -29,6 +29,14 @@ pub struct ScimError {
 /// A SCIM User (core schema plus the Enterprise User extension). See
 /// `/scim/v2/Schemas` for every attribute.
 #[derive(ToSchema)]
+#[schema(example = json!({
+    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+    "userName": "amara.nwosu@northwind.example",
+    "externalId": "00u9k2lmq8XyZa3f74x6",
+    "name": {"givenName": "Amara", "familyName": "Nwosu"},
+    "emails": [{"value": "amara.nwosu@northwind.example", "type": "work", "primary": true}],
+    "active": true
+}))]
 #[allow(dead_code)]
 pub struct User {
     schemas: Vec<String>,
@@ -46,6 +54,11 @@ pub struct User {
 
 /// A SCIM Group.
 #[derive(ToSchema)]
+#[schema(example = json!({
+    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+    "displayName": "Payments Core",
+    "externalId": "00g1emaKYZTWRYYRRTSK"
+}))]
 #[allow(dead_code)]
 pub struct Group {
     schemas: Vec<String>,
@@ -86,6 +99,10 @@ pub struct ListResponse {
 
 /// A PATCH request (RFC 7644 §3.5.2).
 #[derive(ToSchema)]
+#[schema(example = json!({
+    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+    "Operations": [{"op": "replace", "value": {"active": false}}]
+}))]
 #[allow(dead_code)]
 pub struct PatchRequest {
     schemas: Vec<String>,
@@ -105,6 +122,12 @@ pub struct PatchOperation {
 
 /// A search request (RFC 7644 §3.4.3).
 #[derive(ToSchema)]
+#[schema(example = json!({
+    "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+    "filter": "userName sw \"a\"",
+    "startIndex": 1,
+    "count": 10
+}))]
 #[allow(dead_code)]
 pub struct SearchRequest {
     schemas: Vec<String>,
