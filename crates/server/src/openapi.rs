@@ -3,7 +3,7 @@
 //! diffs the two.
 
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
