@@ -76,6 +76,16 @@ impl TestApp {
         Self::spawn_with(store, dir).await
     }
 
+    /// A server on a fresh PostgreSQL database, or `None` (with a note on
+    /// stderr) when none is reachable. `ROSTER_TEST_POSTGRES_URL` names the
+    /// server (default `postgres://postgres@127.0.0.1:5432/test`);
+    /// `ROSTER_TEST_POSTGRES=skip` skips.
+    pub async fn spawn_postgres() -> Option<(TestApp, String)> {
+        let url = fresh_postgres_database().await?;
+        let store = roster_store::open(&url).await.unwrap();
+        Some((Self::spawn_with(store, TempDir::new()).await, url))
+    }
+
     pub async fn spawn_with(store: Arc<dyn roster_store::Store>, dir: TempDir) -> TestApp {
         let config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -86,7 +96,8 @@ impl TestApp {
         let app = Application::build(config, store.clone(), Arc::new(SystemClock)).await.unwrap();
         let base = app.base_url().to_string();
         tokio::spawn(app.run_until_stopped(std::future::pending()));
-        let token = create_token(&*store, "test-idp", TokenScope::Scim).await;
+        let name = format!("test-idp-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let token = create_token(&*store, &name, TokenScope::Scim).await;
         TestApp {
             scim: format!("{base}/scim/v2"),
             base,
@@ -191,4 +202,28 @@ pub async fn create_token(store: &dyn roster_store::Store, name: &str, scope: To
         .await
         .unwrap();
     secret.expose().to_string()
+}
+
+/// Creates an empty PostgreSQL database and returns its URL.
+pub async fn fresh_postgres_database() -> Option<String> {
+    use sqlx::Connection as _;
+    use sqlx::Executor as _;
+    if std::env::var("ROSTER_TEST_POSTGRES").as_deref() == Ok("skip") {
+        eprintln!("ROSTER_TEST_POSTGRES=skip: skipping PostgreSQL server tests");
+        return None;
+    }
+    let url = std::env::var("ROSTER_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+    let connect = sqlx::PgConnection::connect(&url);
+    let mut admin = match tokio::time::timeout(std::time::Duration::from_secs(5), connect).await {
+        Ok(Ok(conn)) => conn,
+        _ => {
+            eprintln!("PostgreSQL not reachable at {url}: skipping PostgreSQL server tests");
+            return None;
+        }
+    };
+    let name = format!("roster_it_{}", uuid::Uuid::new_v4().simple());
+    admin.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+    let base = url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(url.clone());
+    Some(format!("{base}/{name}"))
 }

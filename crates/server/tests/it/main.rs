@@ -6,6 +6,7 @@ mod helpers;
 mod fuzz;
 mod idp_corpus;
 mod large_groups;
+mod postgres;
 mod scim_basics;
 
 pub use helpers::*;
