@@ -47,6 +47,7 @@ CREATE TABLE group_members (
 );
 
 CREATE UNIQUE INDEX group_members_group_member ON group_members (group_id, member_id);
+CREATE INDEX group_members_group_seq ON group_members (group_id, seq);
 CREATE INDEX group_members_member ON group_members (member_id);
 
 CREATE TABLE api_tokens (

@@ -50,7 +50,9 @@ CREATE INDEX groups_external_id ON groups (external_id);
 
 -- One row per direct membership. `member_id` names a user or a group
 -- (`member_kind`), so it has no foreign key; the store removes memberships
--- when it deletes the member. `seq` keeps insertion order.
+-- when it deletes the member. `seq` keeps insertion order;
+-- `group_members_group_seq` lets a group's members be read in that order
+-- without a sort and without visiting the table in random order.
 CREATE TABLE group_members (
     seq INTEGER PRIMARY KEY,
     group_id BLOB NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
@@ -59,6 +61,7 @@ CREATE TABLE group_members (
 ) STRICT;
 
 CREATE UNIQUE INDEX group_members_group_member ON group_members (group_id, member_id);
+CREATE INDEX group_members_group_seq ON group_members (group_id, seq);
 CREATE INDEX group_members_member ON group_members (member_id);
 
 -- API tokens: only the SHA-256 of the secret is kept. A name is unique among

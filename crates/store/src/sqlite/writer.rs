@@ -112,11 +112,18 @@ pub(super) struct WriteRequest {
 }
 
 /// The writer task: runs until every sender (every store handle) is gone.
-pub(super) async fn run(mut conn: SqliteConnection, mut requests: mpsc::Receiver<WriteRequest>) {
+/// After each group it nudges the checkpointer through `checkpoint`.
+pub(super) async fn run(
+    mut conn: SqliteConnection,
+    mut requests: mpsc::Receiver<WriteRequest>,
+    checkpoint: mpsc::Sender<()>,
+) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while requests.recv_many(&mut group, MAX_GROUP).await > 0 {
         commit_group(&mut conn, &mut group).await;
         group.clear();
+        // Full means a nudge is already pending.
+        let _ = checkpoint.try_send(());
     }
     if let Err(err) = conn.close().await {
         tracing::warn!(error = %err, "closing the SQLite write connection failed");
