@@ -263,27 +263,38 @@ async fn main() {
         let got = store.group_members(group.id).await.unwrap();
         println!("group_members ({} rows): {:?}", got.len(), t.elapsed());
     }
-    let t = Instant::now();
-    let rounds = 200;
-    for i in 0..rounds {
-        let next = Group {
-            meta: group.meta.touched(SystemClock.now()),
-            ..group.clone()
-        };
-        let change = MembershipChange::Delta {
-            add: vec![members[i].clone()],
-            remove: vec![members[i + 1].id],
-        };
-        store
-            .update_group(&next, group.meta.version, &change)
-            .await
-            .unwrap();
-        group = next;
+    let mut small = Group {
+        id: GroupId::new_random(),
+        meta: Meta::new(SystemClock.now()),
+        attributes: GroupAttributes {
+            display_name: DisplayName::parse("Small").unwrap(),
+            external_id: None,
+        },
+    };
+    store.insert_group(&small, &members[..10]).await.unwrap();
+    for (label, group) in [("big", &mut group), ("10-member", &mut small)] {
+        let t = Instant::now();
+        let rounds = 200;
+        for i in 0..rounds {
+            let next = Group {
+                meta: group.meta.touched(SystemClock.now()),
+                ..group.clone()
+            };
+            let change = MembershipChange::Delta {
+                add: vec![members[i].clone()],
+                remove: vec![members[i + 1].id],
+            };
+            store
+                .update_group(&next, group.meta.version, &change)
+                .await
+                .unwrap();
+            *group = next;
+        }
+        println!(
+            "delta add+remove on the {label} group: {:?} each (sequential)",
+            t.elapsed() / rounds as u32
+        );
     }
-    println!(
-        "delta add+remove on the big group: {:?} each (sequential)",
-        t.elapsed() / rounds as u32
-    );
     if std::env::var_os("ROSTER_BENCH_KEEP").is_some() {
         println!("kept {}", dir.display());
     } else {

@@ -1263,6 +1263,74 @@ async fn large_group(cx: Ctx) {
 }
 
 // ---------------------------------------------------------------------------
+// SQLite specifics
+// ---------------------------------------------------------------------------
+
+/// Another process (such as `roster token create`) holding the write lock
+/// makes writes wait for it rather than fail, and reads go on meanwhile.
+async fn sqlite_writes_wait_for_another_writer(cx: Ctx) {
+    let Backend::Sqlite(path) = &cx.backend else {
+        unreachable!("SQLite only");
+    };
+    let u = insert_users(&*cx.store, &["before"]).await.remove(0);
+    let options = SqliteConnectOptions::new().filename(path);
+    let mut other = SqliteConnection::connect_with(&options).await.unwrap();
+    other.execute("BEGIN IMMEDIATE").await.unwrap();
+    let t = token("outside", "outside-secret");
+    other
+        .execute(
+            sqlx::query(
+                "INSERT INTO api_tokens (id, name, scope, hash_hex, created) \
+                 VALUES (?1, 'outside', 'scim', ?2, 0)",
+            )
+            .bind(t.id.as_bytes().as_slice())
+            .bind(t.hash.to_hex()),
+        )
+        .await
+        .unwrap();
+
+    let store = cx.store.clone();
+    let blocked = tokio::spawn(async move { store.insert_user(&user("during")).await });
+    // Reads are not blocked by the other writer.
+    assert_eq!(cx.store.get_user(u.id).await.unwrap(), Some(u));
+    assert_eq!(
+        cx.store.find_token(&t.hash).await.unwrap(),
+        None,
+        "not committed yet"
+    );
+    tokio::task::yield_now().await;
+    assert!(!blocked.is_finished(), "the write should wait for the lock");
+    other.execute("COMMIT").await.unwrap();
+    blocked.await.unwrap().unwrap();
+    assert_eq!(cx.store.count_users().await.unwrap(), 2);
+    assert_eq!(
+        cx.store.find_token(&t.hash).await.unwrap().map(|t| t.id),
+        Some(t.id)
+    );
+    other.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_writes_wait_for_another_process() {
+    run_sqlite(sqlite_writes_wait_for_another_writer).await;
+}
+
+#[tokio::test]
+async fn open_dispatches_on_the_url_scheme() {
+    let dir = std::env::temp_dir().join(format!("roster-store-test-{}", Uuid::new_v4().simple()));
+    let url = format!("sqlite://{}", dir.join("via-url.db").display());
+    let store = roster_store::open(&url).await.unwrap();
+    store.insert_user(&user("via-url")).await.unwrap();
+    assert_eq!(store.count_users().await.unwrap(), 1);
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(matches!(
+        roster_store::open("mysql://localhost/roster").await,
+        Err(StoreError::Backend(_))
+    ));
+}
+
+// ---------------------------------------------------------------------------
 // Migration folders
 // ---------------------------------------------------------------------------
 
