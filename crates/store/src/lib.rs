@@ -122,16 +122,22 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_user(&self, id: UserId, now: OffsetDateTime) -> StoreResult<bool>;
     async fn find_users(&self, query: &UserQuery) -> StoreResult<Vec<User>>;
     async fn count_users(&self) -> StoreResult<u64>;
-    /// The groups each of `ids` belongs to directly.
+    /// The groups each of `ids` belongs to directly, in group creation
+    /// order. Every id in `ids` has an entry (empty if it is in no group).
     async fn groups_of_users(&self, ids: &[UserId]) -> StoreResult<HashMap<UserId, Vec<GroupRef>>>;
 
     /// Inserts a new group with its members. `Conflict(GroupDisplayName)` if
-    /// the name is taken. Members must exist (see [`Store::existing_members`]).
+    /// the name is taken. Members must exist (see [`Store::existing_members`]);
+    /// any that do not (with the stated kind) when the write commits are
+    /// skipped here and by [`Store::update_group`], so no membership outlives
+    /// its member.
     async fn insert_group(&self, group: &Group, members: &[Member]) -> StoreResult<()>;
     async fn get_group(&self, id: GroupId) -> StoreResult<Option<Group>>;
     /// A group's members in a stable order, with `display` filled in from
     /// each member's current record.
     async fn group_members(&self, id: GroupId) -> StoreResult<Vec<Member>>;
+    /// [`Store::group_members`] for several groups at once. Every id in
+    /// `ids` has an entry (empty if the group has no members or is unknown).
     async fn members_of_groups(&self, ids: &[GroupId]) -> StoreResult<HashMap<GroupId, Vec<Member>>>;
     /// Updates a group's attributes and members in one transaction, if the
     /// stored version is `expected`.

@@ -92,7 +92,10 @@ impl SqliteStore {
             // Checkpoints normally run on their own connection (see
             // `checkpointer`); the writer only steps in if the WAL grows
             // past this many pages (40 MiB).
-            .pragma("wal_autocheckpoint", "10000");
+            .pragma("wal_autocheckpoint", "10000")
+            // After a large transaction, shrink the WAL file back to 64 MiB
+            // once it is reused rather than keep it at its peak size.
+            .pragma("journal_size_limit", "67108864");
         let mut conn = write_options
             .connect()
             .await

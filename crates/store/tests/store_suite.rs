@@ -1315,6 +1315,96 @@ async fn sqlite_writes_wait_for_another_process() {
     run_sqlite(sqlite_writes_wait_for_another_writer).await;
 }
 
+/// Environment variable that turns [`crash_child_helper`] into the child
+/// process of [`sqlite_acknowledged_writes_survive_sigkill`].
+const CRASH_DB_VAR: &str = "ROSTER_STORE_CRASH_DB";
+
+/// Writes survive a `SIGKILL` once acknowledged: a child process inserts
+/// users from 16 tasks and prints each id when its insert returns; after 500
+/// acknowledgements it is killed mid-stream, and every acknowledged user must
+/// be in the database.
+#[test]
+fn sqlite_acknowledged_writes_survive_sigkill() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    const ACKS: usize = 500;
+    let dir = std::env::temp_dir().join(format!("roster-store-test-{}", Uuid::new_v4().simple()));
+    let path = dir.join("crash.db");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "crash_child_helper",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CRASH_DB_VAR, &path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut acked = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        if let Some(id) = line.unwrap().strip_prefix("acked ") {
+            acked.push(id.parse::<UserId>().unwrap());
+            if acked.len() == ACKS {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    assert_eq!(acked.len(), ACKS, "the child stopped before {ACKS} writes");
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = SqliteStore::open(&path).await.unwrap();
+        let found = store
+            .find_users(&UserQuery::ByIds(acked.clone()))
+            .await
+            .unwrap();
+        assert_eq!(found.len(), ACKS, "acknowledged users were lost");
+        assert!(store.count_users().await.unwrap() >= ACKS as u64);
+        let options = SqliteConnectOptions::new().filename(&path);
+        let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Not a test on its own: the child process of
+/// [`sqlite_acknowledged_writes_survive_sigkill`]; returns at once otherwise.
+#[test]
+fn crash_child_helper() {
+    let Some(path) = std::env::var_os(CRASH_DB_VAR) else {
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async move {
+        let store = Arc::new(
+            SqliteStore::open(std::path::Path::new(&path))
+                .await
+                .unwrap(),
+        );
+        for task in 0..16 {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0.. {
+                    let u = user(&format!("crash-{task}-{i}"));
+                    store.insert_user(&u).await.unwrap();
+                    println!("acked {}", u.id);
+                }
+            });
+        }
+        futures::future::pending::<()>().await;
+    });
+}
+
 #[tokio::test]
 async fn open_dispatches_on_the_url_scheme() {
     let dir = std::env::temp_dir().join(format!("roster-store-test-{}", Uuid::new_v4().simple()));
