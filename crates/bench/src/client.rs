@@ -27,7 +27,11 @@ impl Target {
         let base = url.trim_end_matches('/').to_string();
         Url::parse(&base).with_context(|| format!("invalid --url {url:?}"))?;
         let token = token.filter(|t| !t.is_empty());
-        Ok(Self { base, token, timeout })
+        Ok(Self {
+            base,
+            token,
+            timeout,
+        })
     }
 
     /// A client for one worker: HTTP/1.1, keep-alive, one idle connection.
@@ -65,8 +69,13 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> Result<Value, String> {
-        serde_json::from_slice(&self.body)
-            .map_err(|e| format!("HTTP {}: body is not JSON ({e}): {}", self.status.as_u16(), self.snippet()))
+        serde_json::from_slice(&self.body).map_err(|e| {
+            format!(
+                "HTTP {}: body is not JSON ({e}): {}",
+                self.status.as_u16(),
+                self.snippet()
+            )
+        })
     }
 
     pub fn snippet(&self) -> String {
@@ -81,7 +90,11 @@ impl Reply {
     }
 
     pub fn unexpected(&self, what: &str) -> String {
-        format!("{what}: unexpected HTTP {}: {}", self.status.as_u16(), self.snippet())
+        format!(
+            "{what}: unexpected HTTP {}: {}",
+            self.status.as_u16(),
+            self.snippet()
+        )
     }
 }
 
@@ -98,13 +111,20 @@ pub async fn send(
         req = req.header(CONTENT_TYPE, SCIM_JSON).body(bytes);
     }
     let start = Instant::now();
-    let resp = req.send().await.map_err(|e| format!("{method} {}: {}", url.path(), error_chain(&e)))?;
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| format!("{method} {}: {}", url.path(), error_chain(&e)))?;
     let status = resp.status();
     let body = resp
         .bytes()
         .await
         .map_err(|e| format!("{method} {}: reading body: {}", url.path(), error_chain(&e)))?;
-    Ok(Reply { status, body: body.to_vec(), latency: start.elapsed() })
+    Ok(Reply {
+        status,
+        body: body.to_vec(),
+        latency: start.elapsed(),
+    })
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -151,7 +171,12 @@ pub fn okta_group(display_name: &str) -> Value {
 }
 
 /// Check a creation response: 201, a non-empty `id`, and `key` echoed back.
-pub fn verify_created(reply: &Reply, what: &str, key: &str, expected: &str) -> Result<String, String> {
+pub fn verify_created(
+    reply: &Reply,
+    what: &str,
+    key: &str,
+    expected: &str,
+) -> Result<String, String> {
     if reply.status != StatusCode::CREATED {
         return Err(reply.unexpected(what));
     }

@@ -6,12 +6,17 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 pub fn load(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a roster-bench JSON result", path.display()))
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a roster-bench JSON result", path.display()))
 }
 
 fn label(v: &Value) -> String {
-    v.get("label").and_then(Value::as_str).unwrap_or("?").to_string()
+    v.get("label")
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+        .to_string()
 }
 
 /// All per-operation objects of a result, in order.
@@ -36,7 +41,8 @@ fn usable(op: &Value) -> bool {
 }
 
 fn fmt_opt(x: Option<f64>, prec: usize) -> String {
-    x.map(|x| format!("{x:.prec$}")).unwrap_or_else(|| "-".to_string())
+    x.map(|x| format!("{x:.prec$}"))
+        .unwrap_or_else(|| "-".to_string())
 }
 
 fn ratio(a: Option<f64>, b: Option<f64>) -> String {
@@ -59,14 +65,20 @@ pub fn print(ours: &Value, theirs: &Value) {
     let their_ops = ops(theirs);
     for op in ops(ours) {
         let name = op.get("op").and_then(Value::as_str).unwrap_or("?");
-        let other = their_ops.iter().find(|o| o.get("op").and_then(Value::as_str) == Some(name));
+        let other = their_ops
+            .iter()
+            .find(|o| o.get("op").and_then(Value::as_str) == Some(name));
         let Some(other) = other else {
             println!("  {name:<20} (not in {b})");
             continue;
         };
         if !usable(other) {
             let status = other.get("status").and_then(Value::as_str).unwrap_or("?");
-            let why = if status == "unsupported" { "unsupported by peer".to_string() } else { status.to_string() };
+            let why = if status == "unsupported" {
+                "unsupported by peer".to_string()
+            } else {
+                status.to_string()
+            };
             println!(
                 "  {:<20} {:>11} {:>11} {:>8}   ({b}: {why})",
                 name,

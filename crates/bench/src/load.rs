@@ -48,11 +48,21 @@ impl LoadResult {
 
 fn user_for(run_id: &str, i: u64) -> (String, Value) {
     let user_name = format!("load.{run_id}.{i}@example.com");
-    let body = okta_user(&user_name, &format!("Given{i}"), &format!("Family{}", i % 1000), &format!("00l{run_id}{i:09}"));
+    let body = okta_user(
+        &user_name,
+        &format!("Given{i}"),
+        &format!("Family{}", i % 1000),
+        &format!("00l{run_id}{i:09}"),
+    );
     (user_name, body)
 }
 
-async fn create_one(http: &reqwest::Client, target: &Target, run_id: &str, i: u64) -> Result<Duration, String> {
+async fn create_one(
+    http: &reqwest::Client,
+    target: &Target,
+    run_id: &str,
+    i: u64,
+) -> Result<Duration, String> {
     let (user_name, body) = user_for(run_id, i);
     let url = parse_url(&target.url("/Users"))?;
     let reply = send(http, Method::POST, url, Some(&body)).await?;
@@ -91,13 +101,23 @@ async fn create_bulk(
             // RFC 7644 shows status as a string ("201"); accept a number or {"code": ..} too.
             let st = o.get("status");
             let code = st
-                .and_then(|s| s.as_str().map(str::to_string).or_else(|| s.as_u64().map(|n| n.to_string())))
-                .or_else(|| st.and_then(|s| s.get("code")).map(|c| c.to_string().trim_matches('"').to_string()));
+                .and_then(|s| {
+                    s.as_str()
+                        .map(str::to_string)
+                        .or_else(|| s.as_u64().map(|n| n.to_string()))
+                })
+                .or_else(|| {
+                    st.and_then(|s| s.get("code"))
+                        .map(|c| c.to_string().trim_matches('"').to_string())
+                });
             code.as_deref() == Some("201")
         })
         .count() as u64;
     if created != n {
-        return Err(format!("POST /Bulk: {created} of {n} creations answered 201: {}", reply.snippet()));
+        return Err(format!(
+            "POST /Bulk: {created} of {n} creations answered 201: {}",
+            reply.snippet()
+        ));
     }
     Ok((reply.latency, created))
 }
@@ -160,7 +180,10 @@ pub async fn run(target: Arc<Target>, cfg: &LoadConfig) -> Result<LoadResult> {
                 tick.tick().await;
                 let d = done.load(Ordering::Relaxed);
                 let secs = start.elapsed().as_secs_f64();
-                eprintln!("  load: {d}/{total} users in {secs:.1} s ({:.0}/s)", d as f64 / secs);
+                eprintln!(
+                    "  load: {d}/{total} users in {secs:.1} s ({:.0}/s)",
+                    d as f64 / secs
+                );
             }
         })
     };
@@ -184,11 +207,17 @@ pub async fn run(target: Arc<Target>, cfg: &LoadConfig) -> Result<LoadResult> {
     let url = reqwest::Url::parse_with_params(&target.url("/Users"), &[("count", "0")])
         .context("bad URL")?;
     let total_results = match send(&http, Method::GET, url, None).await {
-        Ok(reply) if reply.status == StatusCode::OK => {
-            reply.json().ok().and_then(|v| v.get("totalResults").and_then(Value::as_u64))
-        }
+        Ok(reply) if reply.status == StatusCode::OK => reply
+            .json()
+            .ok()
+            .and_then(|v| v.get("totalResults").and_then(Value::as_u64)),
         _ => None,
     };
 
-    Ok(LoadResult { wall, created: done.load(Ordering::Relaxed), stats, total_results })
+    Ok(LoadResult {
+        wall,
+        created: done.load(Ordering::Relaxed),
+        stats,
+        total_results,
+    })
 }

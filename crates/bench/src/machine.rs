@@ -5,7 +5,9 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 pub fn nproc() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 pub fn cpu_model() -> String {
@@ -35,13 +37,22 @@ fn kib_field(text: &str, key: &str) -> Option<u64> {
 
 /// (VmRSS, VmHWM) of a process in KiB.
 pub fn rss_kib(pid: u32) -> Option<(u64, u64)> {
-    let s = std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("status")).ok()?;
-    Some((kib_field(&s, "VmRSS:")?, kib_field(&s, "VmHWM:").unwrap_or(0)))
+    let s =
+        std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("status")).ok()?;
+    Some((
+        kib_field(&s, "VmRSS:")?,
+        kib_field(&s, "VmHWM:").unwrap_or(0),
+    ))
 }
 
 /// The 1-minute load average, to tell whether something else was using the CPUs.
 pub fn loadavg1() -> Option<f64> {
-    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 pub fn describe() -> Value {
@@ -56,7 +67,17 @@ pub fn describe() -> Value {
 }
 
 pub fn describe_line() -> String {
-    let mem = mem_total_kib().map(|k| format!("{:.1} GiB", k as f64 / 1024.0 / 1024.0)).unwrap_or_default();
-    let load = loadavg1().map(|l| format!(", load average {l:.2}")).unwrap_or_default();
-    format!("machine: {} x {} ({}), RAM {}{load}", nproc(), cpu_model(), std::env::consts::ARCH, mem)
+    let mem = mem_total_kib()
+        .map(|k| format!("{:.1} GiB", k as f64 / 1024.0 / 1024.0))
+        .unwrap_or_default();
+    let load = loadavg1()
+        .map(|l| format!(", load average {l:.2}"))
+        .unwrap_or_default();
+    format!(
+        "machine: {} x {} ({}), RAM {}{load}",
+        nproc(),
+        cpu_model(),
+        std::env::consts::ARCH,
+        mem
+    )
 }

@@ -51,7 +51,11 @@ enum Command {
 #[derive(Args, Clone)]
 struct ConnArgs {
     /// SCIM base URL.
-    #[arg(long, env = "ROSTER_BENCH_URL", default_value = "http://127.0.0.1:8080/scim/v2")]
+    #[arg(
+        long,
+        env = "ROSTER_BENCH_URL",
+        default_value = "http://127.0.0.1:8080/scim/v2"
+    )]
     url: String,
     /// Bearer token (omit for a server without auth).
     #[arg(long, env = "ROSTER_BENCH_TOKEN", hide_env_values = true)]
@@ -176,7 +180,10 @@ fn run_id() -> String {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn write_json(path: &PathBuf, v: &Value) -> Result<()> {
@@ -187,7 +194,11 @@ fn write_json(path: &PathBuf, v: &Value) -> Result<()> {
 fn server_mem(pid: Option<u32>) -> Value {
     match pid.and_then(machine::rss_kib) {
         Some((rss, hwm)) => {
-            println!("server RSS: {} (peak {})", startup::fmt_kib(Some(rss)), startup::fmt_kib(Some(hwm)));
+            println!(
+                "server RSS: {} (peak {})",
+                startup::fmt_kib(Some(rss)),
+                startup::fmt_kib(Some(hwm))
+            );
             json!({"rss_kib": rss, "hwm_kib": hwm})
         }
         None => Value::Null,
@@ -195,7 +206,11 @@ fn server_mem(pid: Option<u32>) -> Value {
 }
 
 async fn run(a: RunArgs) -> Result<()> {
-    let target = Arc::new(Target::new(&a.conn.url, a.conn.token.clone(), Duration::from_secs(a.conn.timeout_secs))?);
+    let target = Arc::new(Target::new(
+        &a.conn.url,
+        a.conn.token.clone(),
+        Duration::from_secs(a.conn.timeout_secs),
+    )?);
     let rid: Arc<str> = Arc::from(run_id());
     let limit = match a.ops {
         Some(n) => Limit::Ops(n),
@@ -219,11 +234,17 @@ async fn run(a: RunArgs) -> Result<()> {
         println!();
         println!("{}", scenario.title());
         let shared = Arc::new(std::mem::take(&mut pools));
-        let (mut ws, result) = scenarios::run_scenario(scenario, workers, Arc::clone(&shared), limit, a.peer).await?;
-        pools = Arc::try_unwrap(shared).map_err(|_| anyhow::anyhow!("pool still shared after a scenario"))?;
+        let (mut ws, result) =
+            scenarios::run_scenario(scenario, workers, Arc::clone(&shared), limit, a.peer).await?;
+        pools = Arc::try_unwrap(shared)
+            .map_err(|_| anyhow::anyhow!("pool still shared after a scenario"))?;
         scenarios::collect_created(&mut ws, &mut pools);
         workers = ws;
-        println!("{}   ({:.1} s)", stats::table_header(), result.elapsed.as_secs_f64());
+        println!(
+            "{}   ({:.1} s)",
+            stats::table_header(),
+            result.elapsed.as_secs_f64()
+        );
         for op in &result.ops {
             println!("{}", stats::table_row(op));
             if op.verdict.fails() || op.verdict == stats::Verdict::Unsupported {
@@ -238,7 +259,11 @@ async fn run(a: RunArgs) -> Result<()> {
         results.push(result);
     }
     println!();
-    println!("created {} users and {} groups", pools.users.len(), pools.groups.len());
+    println!(
+        "created {} users and {} groups",
+        pools.users.len(),
+        pools.groups.len()
+    );
     let mem = server_mem(a.server_pid);
 
     let doc = json!({
@@ -276,9 +301,22 @@ async fn run(a: RunArgs) -> Result<()> {
 }
 
 async fn load_cmd(a: LoadArgs) -> Result<()> {
-    let target = Arc::new(Target::new(&a.conn.url, a.conn.token.clone(), Duration::from_secs(a.conn.timeout_secs))?);
-    let cfg = load::LoadConfig { users: a.users, concurrency: a.conn.concurrency, bulk: a.bulk, run_id: run_id() };
-    let how = if a.bulk > 0 { format!("POST /Bulk x{}", a.bulk) } else { "POST /Users".to_string() };
+    let target = Arc::new(Target::new(
+        &a.conn.url,
+        a.conn.token.clone(),
+        Duration::from_secs(a.conn.timeout_secs),
+    )?);
+    let cfg = load::LoadConfig {
+        users: a.users,
+        concurrency: a.conn.concurrency,
+        bulk: a.bulk,
+        run_id: run_id(),
+    };
+    let how = if a.bulk > 0 {
+        format!("POST /Bulk x{}", a.bulk)
+    } else {
+        "POST /Users".to_string()
+    };
     println!(
         "roster-bench load: {} users into {} ({}) via {how}, concurrency={}",
         a.users, target.base, a.label, a.conn.concurrency
@@ -313,11 +351,19 @@ async fn load_cmd(a: LoadArgs) -> Result<()> {
         write_json(path, &doc)?;
     }
     if r.stats.errors > 0 || r.created != a.users {
-        bail!("load incomplete: {} of {} users created, {} errors", r.created, a.users, r.stats.errors);
+        bail!(
+            "load incomplete: {} of {} users created, {} errors",
+            r.created,
+            a.users,
+            r.stats.errors
+        );
     }
     if let Some(t) = r.total_results {
         if t < a.users {
-            bail!("server reports totalResults = {t}, fewer than the {} users just created", a.users);
+            bail!(
+                "server reports totalResults = {t}, fewer than the {} users just created",
+                a.users
+            );
         }
     }
     Ok(())
@@ -333,7 +379,11 @@ async fn startup_cmd(a: StartupArgs) -> Result<()> {
         extra_args: a.extra,
         no_data_dir: a.no_data_dir,
     };
-    println!("roster-bench startup: {}, {} runs", cfg.describe(), cfg.runs);
+    println!(
+        "roster-bench startup: {}, {} runs",
+        cfg.describe(),
+        cfg.runs
+    );
     println!("{}", machine::describe_line());
     let runs = startup::run(&cfg).await?;
     let summary = startup::summarize(&runs);

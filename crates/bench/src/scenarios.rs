@@ -16,7 +16,9 @@ use rand::{Rng, SeedableRng};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::client::{self, okta_group, okta_user, parse_url, send, str_field, Reply, Target, PATCH_SCHEMA};
+use crate::client::{
+    self, okta_group, okta_user, parse_url, send, str_field, Reply, Target, PATCH_SCHEMA,
+};
 use crate::stats::{OpResult, OpStats, Verdict};
 
 /// The operation kinds measured separately.
@@ -82,7 +84,9 @@ impl Scenario {
         match self {
             Scenario::UserCreate => "1. user create (POST /Users)",
             Scenario::UserFilter => "2. user lookup (GET /Users?filter=userName eq ...)",
-            Scenario::PatchActive => "3. deactivate (PATCH /Users/{id} active, Okta and Entra forms)",
+            Scenario::PatchActive => {
+                "3. deactivate (PATCH /Users/{id} active, Okta and Entra forms)"
+            }
             Scenario::GroupCreate => "4. group create (POST /Groups)",
             Scenario::GroupMembers => "5. group member add + remove (PATCH /Groups/{id})",
         }
@@ -133,7 +137,10 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(id: usize, workers: usize, target: Arc<Target>, run_id: Arc<str>) -> Result<Self> {
-        let stats = ALL_OPS.iter().map(|_| OpStats::new()).collect::<Result<Vec<_>>>()?;
+        let stats = ALL_OPS
+            .iter()
+            .map(|_| OpStats::new())
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             id,
             workers,
@@ -218,7 +225,10 @@ impl Worker {
     }
 
     async fn create_user(&mut self) -> Result<Duration, String> {
-        let user_name = format!("bench.{}.w{}.{}@example.com", self.run_id, self.id, self.seq);
+        let user_name = format!(
+            "bench.{}.w{}.{}@example.com",
+            self.run_id, self.id, self.seq
+        );
         let given = format!("Given{}", self.seq);
         let family = format!("Family{}", self.id);
         let external_id = format!("00u{}{:02}{:08}", self.run_id, self.id, self.seq);
@@ -232,8 +242,11 @@ impl Worker {
 
     async fn filter_user(&mut self, id: &str, user_name: &str) -> Result<Duration, String> {
         let filter = format!("userName eq \"{user_name}\"");
-        let url = reqwest::Url::parse_with_params(&self.target.url("/Users"), &[("filter", filter.as_str())])
-            .map_err(|e| format!("bad URL: {e}"))?;
+        let url = reqwest::Url::parse_with_params(
+            &self.target.url("/Users"),
+            &[("filter", filter.as_str())],
+        )
+        .map_err(|e| format!("bad URL: {e}"))?;
         let reply = send(&self.http, Method::GET, url, None).await?;
         let what = "GET /Users?filter";
         if reply.status != StatusCode::OK {
@@ -242,7 +255,9 @@ impl Worker {
         let v = reply.json()?;
         let total = v.get("totalResults").and_then(Value::as_u64);
         if total != Some(1) {
-            return Err(format!("{what}: totalResults is {total:?}, expected 1 for {user_name}"));
+            return Err(format!(
+                "{what}: totalResults is {total:?}, expected 1 for {user_name}"
+            ));
         }
         let first = v.get("Resources").and_then(|r| r.get(0));
         let got_name = first.and_then(|r| str_field(r, "userName"));
@@ -263,14 +278,20 @@ impl Worker {
         };
         let url = parse_url(&self.target.url(&format!("/Users/{id}")))?;
         let reply = send(&self.http, Method::PATCH, url, Some(&body)).await?;
-        let what = if okta { "PATCH /Users/{id} (Okta form)" } else { "PATCH /Users/{id} (Entra form)" };
+        let what = if okta {
+            "PATCH /Users/{id} (Okta form)"
+        } else {
+            "PATCH /Users/{id} (Entra form)"
+        };
         match reply.status {
             StatusCode::NO_CONTENT => Ok(reply.latency),
             StatusCode::OK => {
                 let v = reply.json()?;
                 match v.get("active") {
                     Some(Value::Bool(false)) => Ok(reply.latency),
-                    other => Err(format!("{what}: 200 with active = {other:?}, expected false")),
+                    other => Err(format!(
+                        "{what}: 200 with active = {other:?}, expected false"
+                    )),
                 }
             }
             _ => Err(reply.unexpected(what)),
@@ -349,7 +370,9 @@ pub async fn run_scenario(
     peer_mode: bool,
 ) -> Result<(Vec<Worker>, ScenarioResult)> {
     let missing = match scenario {
-        Scenario::UserFilter | Scenario::PatchActive if pools.users.is_empty() => Some("no users were created"),
+        Scenario::UserFilter | Scenario::PatchActive if pools.users.is_empty() => {
+            Some("no users were created")
+        }
         Scenario::GroupMembers if pools.users.is_empty() => Some("no users were created"),
         Scenario::GroupMembers if pools.groups.is_empty() => Some("no groups were created"),
         _ => None,
@@ -365,7 +388,14 @@ pub async fn run_scenario(
                 note: Some(reason.to_string()),
             });
         }
-        return Ok((workers, ScenarioResult { scenario, elapsed: Duration::ZERO, ops }));
+        return Ok((
+            workers,
+            ScenarioResult {
+                scenario,
+                elapsed: Duration::ZERO,
+                ops,
+            },
+        ));
     }
 
     let counter = Arc::new(AtomicU64::new(0));
@@ -413,9 +443,22 @@ pub async fn run_scenario(
             merged.merge(&w.take_stats(op)?)?;
         }
         let verdict = Verdict::of(&merged, peer_mode);
-        ops.push(OpResult { op: op.name(), stats: merged, elapsed, verdict, note: None });
+        ops.push(OpResult {
+            op: op.name(),
+            stats: merged,
+            elapsed,
+            verdict,
+            note: None,
+        });
     }
-    Ok((workers, ScenarioResult { scenario, elapsed, ops }))
+    Ok((
+        workers,
+        ScenarioResult {
+            scenario,
+            elapsed,
+            ops,
+        },
+    ))
 }
 
 /// Move what the workers created into the shared pools.
@@ -431,5 +474,7 @@ pub fn make_workers(n: usize, target: &Arc<Target>, run_id: &Arc<str>) -> Result
     if n == 0 {
         return Err(anyhow!("--concurrency must be at least 1"));
     }
-    (0..n).map(|i| Worker::new(i, n, Arc::clone(target), Arc::clone(run_id))).collect()
+    (0..n)
+        .map(|i| Worker::new(i, n, Arc::clone(target), Arc::clone(run_id)))
+        .collect()
 }

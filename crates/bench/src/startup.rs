@@ -47,7 +47,10 @@ fn free_port() -> Result<u16> {
 }
 
 async fn one_run(cfg: &StartupConfig, n: u32) -> Result<StartupRun> {
-    let dir = std::env::temp_dir().join(format!("roster-bench-startup-{}-{n}", uuid::Uuid::new_v4().simple()));
+    let dir = std::env::temp_dir().join(format!(
+        "roster-bench-startup-{}-{n}",
+        uuid::Uuid::new_v4().simple()
+    ));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let log_path = dir.join("serve.log");
     let log = std::fs::File::create(&log_path).context("cannot create the server log")?;
@@ -71,7 +74,10 @@ async fn one_run(cfg: &StartupConfig, n: u32) -> Result<StartupRun> {
             let argv: Vec<String> = cfg
                 .extra_args
                 .iter()
-                .map(|a| a.replace("{port}", &port.to_string()).replace("{dir}", &dir_s))
+                .map(|a| {
+                    a.replace("{port}", &port.to_string())
+                        .replace("{dir}", &dir_s)
+                })
                 .collect();
             let Some((prog, rest)) = argv.split_first() else {
                 bail!("--exec needs a command after --");
@@ -94,7 +100,9 @@ async fn one_run(cfg: &StartupConfig, n: u32) -> Result<StartupRun> {
     let url = format!("http://{listen}{}", cfg.ready_path);
 
     let start = Instant::now();
-    let mut child = cmd.spawn().with_context(|| format!("cannot start {}", cfg.describe()))?;
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {}", cfg.describe()))?;
     let pid = child.id();
     let ready = loop {
         if let Ok(resp) = http.get(&url).send().await {
@@ -109,7 +117,10 @@ async fn one_run(cfg: &StartupConfig, n: u32) -> Result<StartupRun> {
         if start.elapsed() > cfg.timeout {
             let _ = child.kill().await;
             let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            bail!("{url} did not answer 200 within {:?}; log:\n{log}", cfg.timeout);
+            bail!(
+                "{url} did not answer 200 within {:?}; log:\n{log}",
+                cfg.timeout
+            );
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     };
@@ -119,7 +130,11 @@ async fn one_run(cfg: &StartupConfig, n: u32) -> Result<StartupRun> {
     let _ = child.kill().await;
     let _ = child.wait().await;
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(StartupRun { ready, rss_kib: mem.map(|m| m.0), hwm_kib: mem.map(|m| m.1) })
+    Ok(StartupRun {
+        ready,
+        rss_kib: mem.map(|m| m.0),
+        hwm_kib: mem.map(|m| m.1),
+    })
 }
 
 pub async fn run(cfg: &StartupConfig) -> Result<Vec<StartupRun>> {
@@ -142,7 +157,8 @@ pub async fn run(cfg: &StartupConfig) -> Result<Vec<StartupRun>> {
 }
 
 pub fn fmt_kib(k: Option<u64>) -> String {
-    k.map(|k| format!("{:.1} MiB", k as f64 / 1024.0)).unwrap_or_else(|| "?".to_string())
+    k.map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
+        .unwrap_or_else(|| "?".to_string())
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -158,8 +174,15 @@ fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 pub fn summarize(runs: &[StartupRun]) -> Value {
-    let ms: Vec<f64> = runs.iter().map(|r| r.ready.as_secs_f64() * 1000.0).collect();
-    let rss: Vec<f64> = runs.iter().filter_map(|r| r.rss_kib).map(|k| k as f64).collect();
+    let ms: Vec<f64> = runs
+        .iter()
+        .map(|r| r.ready.as_secs_f64() * 1000.0)
+        .collect();
+    let rss: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| r.rss_kib)
+        .map(|k| k as f64)
+        .collect();
     let min = ms.iter().copied().fold(f64::INFINITY, f64::min);
     let max = ms.iter().copied().fold(0.0, f64::max);
     json!({

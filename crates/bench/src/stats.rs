@@ -24,12 +24,19 @@ impl OpStats {
         // 1 µs .. 120 s, 3 significant digits.
         let hist = Histogram::new_with_bounds(1, 120_000_000, 3)
             .map_err(|e| anyhow!("cannot create histogram: {e:?}"))?;
-        Ok(Self { hist, ok: 0, errors: 0, samples: Vec::new() })
+        Ok(Self {
+            hist,
+            ok: 0,
+            errors: 0,
+            samples: Vec::new(),
+        })
     }
 
     pub fn success(&mut self, latency: Duration) {
         self.ok += 1;
-        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1);
+        let micros = u64::try_from(latency.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
         self.hist.saturating_record(micros);
     }
 
@@ -41,7 +48,9 @@ impl OpStats {
     }
 
     pub fn merge(&mut self, other: &OpStats) -> Result<()> {
-        self.hist.add(&other.hist).map_err(|e| anyhow!("cannot merge histograms: {e:?}"))?;
+        self.hist
+            .add(&other.hist)
+            .map_err(|e| anyhow!("cannot merge histograms: {e:?}"))?;
         self.ok += other.ok;
         self.errors += other.errors;
         for s in &other.samples {
@@ -164,7 +173,13 @@ pub fn table_header() -> String {
 pub fn table_row(r: &OpResult) -> String {
     let status = match r.verdict {
         Verdict::Unsupported => "UNSUPPORTED by peer".to_string(),
-        Verdict::NotRun => format!("not run{}", r.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()),
+        Verdict::NotRun => format!(
+            "not run{}",
+            r.note
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
+        ),
         Verdict::Errors => "FAILED VERIFICATION".to_string(),
         Verdict::Ok => "ok".to_string(),
     };

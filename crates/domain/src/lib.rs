@@ -20,9 +20,7 @@ pub use ids::{GroupId, IdParseError, UserId};
 pub use meta::{Meta, Version};
 pub use names::{DisplayName, NameError, UserName};
 pub use token::{ApiToken, TokenError, TokenHash, TokenName, TokenScope, TokenSecret};
-pub use user::{
-    Address, EnterpriseUser, Manager, MultiValue, PersonName, User, UserAttributes,
-};
+pub use user::{Address, EnterpriseUser, Manager, MultiValue, PersonName, User, UserAttributes};
 
 /// Timestamps throughout Roster are UTC instants.
 pub type Timestamp = time::OffsetDateTime;

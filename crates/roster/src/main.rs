@@ -14,7 +14,11 @@ use roster_server::{Application, Config};
 use settings::Overrides;
 
 #[derive(Parser)]
-#[command(name = "roster", version, about = "User management for Backstage: SCIM, directory, access, lifecycle.")]
+#[command(
+    name = "roster",
+    version,
+    about = "User management for Backstage: SCIM, directory, access, lifecycle."
+)]
 struct Cli {
     /// A TOML configuration file (default: ./roster.toml if it exists).
     #[arg(long, global = true, env = "ROSTER_CONFIG")]
@@ -181,7 +185,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Migrate { store } => {
             let config = load(config_file, store_overrides(&store))?;
             open_store(&config).await?;
-            eprintln!("database is up to date: {}", roster_server::config::Secret::new(config.effective_database_url()));
+            eprintln!(
+                "database is up to date: {}",
+                roster_server::config::Secret::new(config.effective_database_url())
+            );
             Ok(())
         }
     }
@@ -192,7 +199,9 @@ fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("ROSTER_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -202,7 +211,11 @@ fn init_logging(format: LogFormat) {
 async fn serve(config: Config) -> Result<()> {
     let store = open_store(&config).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let database = if config.database_url.is_some() { "postgresql" } else { "sqlite" };
+    let database = if config.database_url.is_some() {
+        "postgresql"
+    } else {
+        "sqlite"
+    };
     let app = Application::build(config.clone(), store, clock).await?;
     tracing::info!(
         url = %app.base_url(),
@@ -263,7 +276,9 @@ async fn token(config_file: Option<&std::path::Path>, command: TokenCommand) -> 
                 }
                 Err(err) => return Err(err).context("while storing the token"),
             }
-            eprintln!("created {scope} token {name:?}; it is shown once and only its hash is stored:");
+            eprintln!(
+                "created {scope} token {name:?}; it is shown once and only its hash is stored:"
+            );
             println!("{}", secret.expose());
             Ok(())
         }
@@ -281,7 +296,8 @@ async fn token(config_file: Option<&std::path::Path>, command: TokenCommand) -> 
                     None => "active".to_string(),
                     Some(at) => format!(
                         "revoked {}",
-                        at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+                        at.format(&time::format_description::well_known::Rfc3339)
+                            .unwrap_or_default()
                     ),
                 };
                 println!("{:<24} {:<14} {:<26} {status}", t.name, t.scope, created);
@@ -292,7 +308,11 @@ async fn token(config_file: Option<&std::path::Path>, command: TokenCommand) -> 
             let config = load(config_file, store_overrides(&store))?;
             let name = TokenName::parse(&name).context("while reading the token name")?;
             let store = open_store(&config).await?;
-            if store.revoke_token(&name, SystemClock.now()).await.context("while revoking")? {
+            if store
+                .revoke_token(&name, SystemClock.now())
+                .await
+                .context("while revoking")?
+            {
                 eprintln!("revoked token {name:?}");
                 Ok(())
             } else {

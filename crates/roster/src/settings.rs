@@ -54,15 +54,24 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// Warnings about `ROSTER_*` variables that configure nothing.
-fn unknown_variable_warnings(vars: impl Iterator<Item = (String, String)>, known: &BTreeSet<String>) -> Vec<String> {
+fn unknown_variable_warnings(
+    vars: impl Iterator<Item = (String, String)>,
+    known: &BTreeSet<String>,
+) -> Vec<String> {
     let mut warnings = Vec::new();
     for (name, _) in vars {
         let Some(key) = name.strip_prefix("ROSTER_") else {
             continue;
         };
         let key = key.to_ascii_lowercase();
-        let base = key.strip_suffix("_file").filter(|k| SECRET_KEYS.contains(k));
-        if known.contains(&key) || base.is_some() || OTHER_VARIABLES.contains(&key.as_str()) || key.starts_with("test_") {
+        let base = key
+            .strip_suffix("_file")
+            .filter(|k| SECRET_KEYS.contains(k));
+        if known.contains(&key)
+            || base.is_some()
+            || OTHER_VARIABLES.contains(&key.as_str())
+            || key.starts_with("test_")
+        {
             continue;
         }
         let suggestion = known
@@ -72,7 +81,9 @@ fn unknown_variable_warnings(vars: impl Iterator<Item = (String, String)>, known
             .filter(|(d, _)| *d <= 3)
             .map(|(_, k)| format!("; did you mean ROSTER_{}?", k.to_ascii_uppercase()))
             .unwrap_or_default();
-        warnings.push(format!("environment variable {name} is not a Roster setting{suggestion}"));
+        warnings.push(format!(
+            "environment variable {name} is not a Roster setting{suggestion}"
+        ));
     }
     warnings
 }
@@ -84,19 +95,24 @@ pub fn load(config_file: Option<&Path>, overrides: Overrides) -> Result<(Config,
     match config_file {
         Some(path) => {
             if !path.exists() {
-                anyhow::bail!("configuration file {} does not exist (given by --config or ROSTER_CONFIG)", path.display());
+                anyhow::bail!(
+                    "configuration file {} does not exist (given by --config or ROSTER_CONFIG)",
+                    path.display()
+                );
             }
             figment = figment.merge(Toml::file(path));
         }
-        None if Path::new("roster.toml").exists() => figment = figment.merge(Toml::file("roster.toml")),
+        None if Path::new("roster.toml").exists() => {
+            figment = figment.merge(Toml::file("roster.toml"))
+        }
         None => {}
     }
     let env_known = known.clone();
-    figment = figment.merge(
-        Env::prefixed("ROSTER_")
-            .split("__")
-            .filter(move |key| env_known.iter().any(|k| k.eq_ignore_ascii_case(key.as_str()))),
-    );
+    figment = figment.merge(Env::prefixed("ROSTER_").split("__").filter(move |key| {
+        env_known
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(key.as_str()))
+    }));
     for key in SECRET_KEYS {
         let var = format!("ROSTER_{}_FILE", key.to_ascii_uppercase());
         if let Ok(path) = std::env::var(&var) {
@@ -121,7 +137,10 @@ pub fn render_masked(config: &Config) -> Result<String> {
         .as_ref()
         .map(|url| Secret::new(url.to_string()));
     let mut out = toml::to_string(&masked).context("while rendering the configuration")?;
-    out.push_str(&format!("# effective database: {}\n", Secret::new(config.effective_database_url())));
+    out.push_str(&format!(
+        "# effective database: {}\n",
+        Secret::new(config.effective_database_url())
+    ));
     Ok(out)
 }
 
@@ -151,7 +170,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("roster-settings-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("roster.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\ndata_dir = \"/tmp/from-file\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\ndata_dir = \"/tmp/from-file\"\n",
+        )
+        .unwrap();
         let (config, _) = load(
             Some(&file),
             Overrides {
@@ -164,7 +187,9 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/tmp/from-file"));
 
         std::fs::write(&file, "lisen = \"127.0.0.1:9000\"\n").unwrap();
-        let err = load(Some(&file), Overrides::default()).unwrap_err().to_string();
+        let err = load(Some(&file), Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("lisen"), "{err}");
     }
 

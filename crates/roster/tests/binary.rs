@@ -15,7 +15,11 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new() -> Self {
-        let p = std::env::temp_dir().join(format!("roster-bin-{}-{}", std::process::id(), rand_suffix()));
+        let p = std::env::temp_dir().join(format!(
+            "roster-bin-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
         std::fs::create_dir_all(&p).unwrap();
         Self(p)
     }
@@ -28,7 +32,10 @@ impl Drop for TempDir {
 }
 
 fn rand_suffix() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }
 
 fn roster(args: &[&str]) -> std::process::Output {
@@ -69,7 +76,9 @@ impl Server {
                 log_writer.lock().unwrap().push(line);
             }
         });
-        let base = rx.recv_timeout(Duration::from_secs(20)).expect("server logged its URL");
+        let base = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("server logged its URL");
         Server { child, base, log }
     }
 
@@ -87,15 +96,31 @@ impl Drop for Server {
 
 fn create_token(data_dir: &Path, name: &str, scope: &str) -> String {
     let out = Command::new(BIN)
-        .args(["token", "create", "--name", name, "--scope", scope, "--data-dir"])
+        .args([
+            "token",
+            "create",
+            "--name",
+            name,
+            "--scope",
+            scope,
+            "--data-dir",
+        ])
         .arg(data_dir)
         .env_remove("ROSTER_DATABASE_URL")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 1, "stdout must carry only the token: {stdout:?}");
+    assert_eq!(
+        lines.len(),
+        1,
+        "stdout must carry only the token: {stdout:?}"
+    );
     assert!(lines[0].starts_with("rst_"));
     lines[0].to_string()
 }
@@ -112,26 +137,61 @@ async fn tokens_are_created_while_the_server_runs_and_revoked() {
 
     let list = roster(&["token", "list", "--data-dir", dir.0.to_str().unwrap()]);
     let listing = String::from_utf8(list.stdout).unwrap();
-    assert!(listing.contains("okta") && listing.contains("scim") && listing.contains("active"), "{listing}");
+    assert!(
+        listing.contains("okta") && listing.contains("scim") && listing.contains("active"),
+        "{listing}"
+    );
     assert!(!listing.contains(&token), "the secret must never be listed");
 
-    let dup = roster(&["token", "create", "--name", "okta", "--data-dir", dir.0.to_str().unwrap()]);
+    let dup = roster(&[
+        "token",
+        "create",
+        "--name",
+        "okta",
+        "--data-dir",
+        dir.0.to_str().unwrap(),
+    ]);
     assert!(!dup.status.success());
     assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
 
-    let revoke = roster(&["token", "revoke", "okta", "--data-dir", dir.0.to_str().unwrap()]);
-    assert!(revoke.status.success(), "{}", String::from_utf8_lossy(&revoke.stderr));
+    let revoke = roster(&[
+        "token",
+        "revoke",
+        "okta",
+        "--data-dir",
+        dir.0.to_str().unwrap(),
+    ]);
+    assert!(
+        revoke.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoke.stderr)
+    );
     // Revocation reaches the server within the token cache's lifetime.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let status = client.get(&users).bearer_auth(&token).send().await.unwrap().status();
+        let status = client
+            .get(&users)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status();
         if status == 401 {
             break;
         }
         assert!(Instant::now() < deadline, "revoked token still accepted");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let bad_scope = roster(&["token", "create", "--name", "x", "--scope", "admin", "--data-dir", dir.0.to_str().unwrap()]);
+    let bad_scope = roster(&[
+        "token",
+        "create",
+        "--name",
+        "x",
+        "--scope",
+        "admin",
+        "--data-dir",
+        dir.0.to_str().unwrap(),
+    ]);
     assert!(!bad_scope.status.success());
     assert!(String::from_utf8_lossy(&bad_scope.stderr).contains("unknown token scope"));
 }
@@ -140,17 +200,30 @@ async fn tokens_are_created_while_the_server_runs_and_revoked() {
 fn config_check_prints_the_effective_config_with_secrets_masked() {
     let out = Command::new(BIN)
         .args(["config", "check", "--listen", "127.0.0.1:9999"])
-        .env("ROSTER_DATABASE_URL", "postgres://roster:s3cret@db.internal:5432/roster")
+        .env(
+            "ROSTER_DATABASE_URL",
+            "postgres://roster:s3cret@db.internal:5432/roster",
+        )
         .env("ROSTER_LSITEN", "oops")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stdout.contains("listen = \"127.0.0.1:9999\""), "{stdout}");
-    assert!(stdout.contains("postgres://roster:***@db.internal:5432/roster"), "{stdout}");
+    assert!(
+        stdout.contains("postgres://roster:***@db.internal:5432/roster"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("s3cret") && !stderr.contains("s3cret"));
-    assert!(stderr.contains("ROSTER_LSITEN") && stderr.contains("did you mean ROSTER_LISTEN"), "{stderr}");
+    assert!(
+        stderr.contains("ROSTER_LSITEN") && stderr.contains("did you mean ROSTER_LISTEN"),
+        "{stderr}"
+    );
 }
 
 /// Every write that got a 2xx answer survives a SIGKILL.
@@ -198,7 +271,11 @@ async fn acknowledged_writes_survive_sigkill() {
         w.await.unwrap();
     }
     let acknowledged = acknowledged.lock().unwrap().clone();
-    assert!(acknowledged.len() >= 300, "only {} writes acknowledged", acknowledged.len());
+    assert!(
+        acknowledged.len() >= 300,
+        "only {} writes acknowledged",
+        acknowledged.len()
+    );
 
     let server = Server::start(&dir.0);
     let client = reqwest::Client::new();
@@ -206,7 +283,10 @@ async fn acknowledged_writes_survive_sigkill() {
     let mut start = 1;
     loop {
         let page: serde_json::Value = client
-            .get(format!("{}/scim/v2/Users?startIndex={start}&count=1000&attributes=userName", server.base))
+            .get(format!(
+                "{}/scim/v2/Users?startIndex={start}&count=1000&attributes=userName",
+                server.base
+            ))
             .bearer_auth(&token)
             .send()
             .await
@@ -223,8 +303,16 @@ async fn acknowledged_writes_survive_sigkill() {
         }
         start += resources.len();
     }
-    let lost: Vec<&String> = acknowledged.iter().filter(|n| !found.contains(*n)).collect();
-    assert!(lost.is_empty(), "{} acknowledged writes lost, e.g. {:?}", lost.len(), lost.first());
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|n| !found.contains(*n))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged writes lost, e.g. {:?}",
+        lost.len(),
+        lost.first()
+    );
 }
 
 #[test]

@@ -55,19 +55,25 @@ pub fn parse_bulk_request(body: &Value, max_operations: usize) -> Result<BulkReq
         .ok_or_else(|| ScimError::invalid_syntax("the bulk request must be a JSON object"))?;
     let names_bulk = field(obj, "schemas")
         .and_then(Value::as_array)
-        .is_some_and(|l| l.iter().any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(urn::BULK_REQUEST))));
+        .is_some_and(|l| {
+            l.iter().any(|s| {
+                s.as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(urn::BULK_REQUEST))
+            })
+        });
     if !names_bulk {
         return Err(ScimError::invalid_syntax(format!(
             "\"schemas\" must be [\"{}\"]",
             urn::BULK_REQUEST
         )));
     }
-    let fail_on_errors = match field(obj, "failOnErrors") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
-            ScimError::invalid_value("failOnErrors must be a positive integer")
-        })?),
-    };
+    let fail_on_errors =
+        match field(obj, "failOnErrors") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
+                ScimError::invalid_value("failOnErrors must be a positive integer")
+            })?),
+        };
     let ops = field(obj, "Operations")
         .and_then(Value::as_array)
         .ok_or_else(|| ScimError::invalid_syntax("\"Operations\" must be an array"))?;
@@ -75,7 +81,10 @@ pub fn parse_bulk_request(body: &Value, max_operations: usize) -> Result<BulkReq
         return Err(ScimError::new(
             413,
             None,
-            format!("a bulk request may carry at most {max_operations} operations, not {}", ops.len()),
+            format!(
+                "a bulk request may carry at most {max_operations} operations, not {}",
+                ops.len()
+            ),
         ));
     }
     let mut operations = Vec::with_capacity(ops.len());
@@ -84,7 +93,11 @@ pub fn parse_bulk_request(body: &Value, max_operations: usize) -> Result<BulkReq
         let op = op.as_object().ok_or_else(|| {
             ScimError::invalid_syntax(format!("operation {index} must be an object"))
         })?;
-        let method = match field(op, "method").and_then(Value::as_str).map(str::to_ascii_uppercase).as_deref() {
+        let method = match field(op, "method")
+            .and_then(Value::as_str)
+            .map(str::to_ascii_uppercase)
+            .as_deref()
+        {
             Some("POST") => BulkMethod::Post,
             Some("PUT") => BulkMethod::Put,
             Some("PATCH") => BulkMethod::Patch,
@@ -97,9 +110,13 @@ pub fn parse_bulk_request(body: &Value, max_operations: usize) -> Result<BulkReq
         };
         let path = field(op, "path")
             .and_then(Value::as_str)
-            .ok_or_else(|| ScimError::invalid_syntax(format!("operation {index}: path is required")))?
+            .ok_or_else(|| {
+                ScimError::invalid_syntax(format!("operation {index}: path is required"))
+            })?
             .to_string();
-        let bulk_id = field(op, "bulkId").and_then(Value::as_str).map(str::to_string);
+        let bulk_id = field(op, "bulkId")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         if method == BulkMethod::Post && bulk_id.is_none() {
             return Err(ScimError::invalid_syntax(format!(
                 "operation {index}: POST operations need a bulkId"
@@ -107,7 +124,9 @@ pub fn parse_bulk_request(body: &Value, max_operations: usize) -> Result<BulkReq
         }
         if let Some(id) = &bulk_id {
             if !seen_ids.insert(id.clone()) {
-                return Err(ScimError::invalid_syntax(format!("bulkId {id:?} is used twice")));
+                return Err(ScimError::invalid_syntax(format!(
+                    "bulkId {id:?} is used twice"
+                )));
             }
         }
         let data = field(op, "data").cloned();
@@ -120,7 +139,9 @@ pub fn parse_bulk_request(body: &Value, max_operations: usize) -> Result<BulkReq
         operations.push(BulkOperation {
             method,
             bulk_id,
-            version: field(op, "version").and_then(Value::as_str).map(str::to_string),
+            version: field(op, "version")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             path,
             data,
         });
@@ -134,7 +155,10 @@ pub fn parse_bulk_request(body: &Value, max_operations: usize) -> Result<BulkReq
 /// Replaces every `"bulkId:<id>"` string in `value` by the id that the
 /// operation with that bulkId created. Returns the first reference that has
 /// no created id yet.
-pub fn resolve_bulk_ids(value: &mut Value, created: &HashMap<String, String>) -> Result<(), String> {
+pub fn resolve_bulk_ids(
+    value: &mut Value,
+    created: &HashMap<String, String>,
+) -> Result<(), String> {
     match value {
         Value::String(s) => {
             if let Some(reference) = s.strip_prefix("bulkId:") {
@@ -145,8 +169,12 @@ pub fn resolve_bulk_ids(value: &mut Value, created: &HashMap<String, String>) ->
             }
             Ok(())
         }
-        Value::Array(items) => items.iter_mut().try_for_each(|i| resolve_bulk_ids(i, created)),
-        Value::Object(fields) => fields.values_mut().try_for_each(|v| resolve_bulk_ids(v, created)),
+        Value::Array(items) => items
+            .iter_mut()
+            .try_for_each(|i| resolve_bulk_ids(i, created)),
+        Value::Object(fields) => fields
+            .values_mut()
+            .try_for_each(|v| resolve_bulk_ids(v, created)),
         _ => Ok(()),
     }
 }
@@ -166,7 +194,12 @@ pub fn bulk_references(value: &Value, out: &mut Vec<String>) {
 }
 
 /// One entry of a BulkResponse.
-pub fn bulk_result(op: &BulkOperation, location: Option<String>, status: u16, error: Option<&ScimError>) -> Value {
+pub fn bulk_result(
+    op: &BulkOperation,
+    location: Option<String>,
+    status: u16,
+    error: Option<&ScimError>,
+) -> Value {
     let mut out = json!({
         "method": op.method.as_str(),
         "status": status.to_string(),
@@ -213,7 +246,10 @@ mod tests {
         let mut refs = Vec::new();
         bulk_references(&data, &mut refs);
         assert_eq!(refs, ["qwerty"]);
-        assert_eq!(resolve_bulk_ids(&mut data, &HashMap::new()), Err("qwerty".into()));
+        assert_eq!(
+            resolve_bulk_ids(&mut data, &HashMap::new()),
+            Err("qwerty".into())
+        );
         let created = HashMap::from([("qwerty".to_string(), "92b7".to_string())]);
         resolve_bulk_ids(&mut data, &created).unwrap();
         assert_eq!(data["members"][0]["value"], "92b7");
@@ -224,11 +260,24 @@ mod tests {
         for (body, status) in [
             (json!({"Operations": []}), 400),
             (json!({"schemas": [urn::BULK_REQUEST]}), 400),
-            (json!({"schemas": [urn::BULK_REQUEST], "Operations": [{"method": "GET", "path": "/Users"}]}), 400),
-            (json!({"schemas": [urn::BULK_REQUEST], "Operations": [{"method": "POST", "path": "/Users", "data": {}}]}), 400),
-            (json!({"schemas": [urn::BULK_REQUEST], "Operations": [{"method": "DELETE", "path": "/Users/1"}, {"method": "DELETE", "path": "/Users/2"}, {"method": "DELETE", "path": "/Users/3"}]}), 413),
+            (
+                json!({"schemas": [urn::BULK_REQUEST], "Operations": [{"method": "GET", "path": "/Users"}]}),
+                400,
+            ),
+            (
+                json!({"schemas": [urn::BULK_REQUEST], "Operations": [{"method": "POST", "path": "/Users", "data": {}}]}),
+                400,
+            ),
+            (
+                json!({"schemas": [urn::BULK_REQUEST], "Operations": [{"method": "DELETE", "path": "/Users/1"}, {"method": "DELETE", "path": "/Users/2"}, {"method": "DELETE", "path": "/Users/3"}]}),
+                413,
+            ),
         ] {
-            assert_eq!(parse_bulk_request(&body, 2).unwrap_err().status, status, "{body}");
+            assert_eq!(
+                parse_bulk_request(&body, 2).unwrap_err().status,
+                status,
+                "{body}"
+            );
         }
     }
 }

@@ -42,9 +42,9 @@ fn split_list(raw: &str) -> Vec<String> {
 }
 
 fn parse_int(name: &str, raw: &str) -> Result<i64, ScimError> {
-    raw.trim().parse::<i64>().map_err(|_| {
-        ScimError::invalid_value(format!("{name} must be an integer, not {raw:?}"))
-    })
+    raw.trim()
+        .parse::<i64>()
+        .map_err(|_| ScimError::invalid_value(format!("{name} must be an integer, not {raw:?}")))
 }
 
 impl Projection {
@@ -123,7 +123,11 @@ impl Projection {
         }
         if let Some(ext) = schema.extension(key) {
             // Extension object: keep the requested attributes inside it.
-            if self.attributes.iter().any(|a| a.eq_ignore_ascii_case(ext.id)) {
+            if self
+                .attributes
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(ext.id))
+            {
                 return Some(value);
             }
             let Value::Object(fields) = value else {
@@ -204,7 +208,10 @@ fn exclude(schema: &ResourceSchema, obj: &mut Map<String, Value>, name: &str) {
                     fields.retain(|k, _| !k.eq_ignore_ascii_case(sub));
                 }
             };
-            if let Some((_, value)) = container.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(attr)) {
+            if let Some((_, value)) = container
+                .iter_mut()
+                .find(|(k, _)| k.eq_ignore_ascii_case(attr))
+            {
                 match value {
                     Value::Array(items) => items.iter_mut().for_each(strip),
                     other => strip(other),
@@ -254,9 +261,10 @@ impl ListQuery {
         };
         match field("schemas").and_then(Value::as_array) {
             Some(list)
-                if list
-                    .iter()
-                    .any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(urn::SEARCH_REQUEST))) => {}
+                if list.iter().any(|s| {
+                    s.as_str()
+                        .is_some_and(|s| s.eq_ignore_ascii_case(urn::SEARCH_REQUEST))
+                }) => {}
             _ => {
                 return Err(ScimError::invalid_syntax(format!(
                     "\"schemas\" must be [\"{}\"]",
@@ -278,7 +286,9 @@ impl ListQuery {
                     .as_i64()
                     .map(Some)
                     .ok_or_else(|| ScimError::invalid_value(format!("{name} must be an integer"))),
-                Some(_) => Err(ScimError::invalid_value(format!("{name} must be an integer"))),
+                Some(_) => Err(ScimError::invalid_value(format!(
+                    "{name} must be an integer"
+                ))),
             }
         };
         let names = |name: &str| -> Result<Vec<String>, ScimError> {
@@ -293,7 +303,9 @@ impl ListQuery {
                     })
                     .collect(),
                 Some(Value::String(s)) => Ok(split_list(s)),
-                Some(_) => Err(ScimError::invalid_value(format!("{name} must be an array of strings"))),
+                Some(_) => Err(ScimError::invalid_value(format!(
+                    "{name} must be an array of strings"
+                ))),
             }
         };
         let query = ListQuery {
@@ -393,7 +405,12 @@ fn get_ci<'a>(doc: &'a Value, key: &str) -> Option<&'a Value> {
 
 /// Sorts documents by `sort_by`. Resources without a value sort last in
 /// ascending order, first in descending (RFC 7644 §3.4.2.3). Stable.
-pub fn sort_documents(docs: &mut [Value], schema: &ResourceSchema, sort_by: &str, descending: bool) {
+pub fn sort_documents(
+    docs: &mut [Value],
+    schema: &ResourceSchema,
+    sort_by: &str,
+    descending: bool,
+) {
     let case_exact = schema
         .resolve(sort_by)
         .map(|(r, sub)| match sub.and_then(|s| r.def.sub(s)) {
@@ -464,26 +481,50 @@ mod tests {
     #[test]
     fn projection_table() {
         let cases: Vec<(Option<&str>, Option<&str>, Value)> = vec![
-            (Some("userName"), None, json!({"schemas": [urn::USER, urn::ENTERPRISE_USER], "id": "1", "userName": "jane"})),
-            (Some("name.givenName,emails.value"), None, json!({
+            (
+                Some("userName"),
+                None,
+                json!({"schemas": [urn::USER, urn::ENTERPRISE_USER], "id": "1", "userName": "jane"}),
+            ),
+            (
+                Some("name.givenName,emails.value"),
+                None,
+                json!({
                 "schemas": [urn::USER, urn::ENTERPRISE_USER], "id": "1",
-                "name": {"givenName": "Jane"}, "emails": [{"value": "j@x"}, {"value": "k@x"}]})),
-            (Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"), None, json!({
-                "schemas": [urn::USER, urn::ENTERPRISE_USER], "id": "1", urn::ENTERPRISE_USER: {"department": "Eng"}})),
-            (None, Some("emails,name.familyName,id,meta"), json!({
+                "name": {"givenName": "Jane"}, "emails": [{"value": "j@x"}, {"value": "k@x"}]}),
+            ),
+            (
+                Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"),
+                None,
+                json!({
+                "schemas": [urn::USER, urn::ENTERPRISE_USER], "id": "1", urn::ENTERPRISE_USER: {"department": "Eng"}}),
+            ),
+            (
+                None,
+                Some("emails,name.familyName,id,meta"),
+                json!({
                 "schemas": [urn::USER, urn::ENTERPRISE_USER], "id": "1", "userName": "jane",
                 "name": {"givenName": "Jane"},
-                urn::ENTERPRISE_USER: {"department": "Eng", "costCenter": "7"}})),
-            (None, Some(urn::ENTERPRISE_USER), json!({
+                urn::ENTERPRISE_USER: {"department": "Eng", "costCenter": "7"}}),
+            ),
+            (
+                None,
+                Some(urn::ENTERPRISE_USER),
+                json!({
                 "schemas": [urn::USER, urn::ENTERPRISE_USER], "id": "1", "userName": "jane",
                 "name": {"givenName": "Jane", "familyName": "Doe"},
                 "emails": [{"value": "j@x", "type": "work"}, {"value": "k@x", "type": "home"}],
-                "meta": {"resourceType": "User"}})),
+                "meta": {"resourceType": "User"}}),
+            ),
         ];
         for (attributes, excluded, expected) in cases {
             let projection = Projection::from_params(attributes, excluded);
             projection.validate(user_resource()).unwrap();
-            assert_eq!(projection.apply(user_resource(), user_doc()), expected, "{attributes:?} {excluded:?}");
+            assert_eq!(
+                projection.apply(user_resource(), user_doc()),
+                expected,
+                "{attributes:?} {excluded:?}"
+            );
         }
     }
 
@@ -492,8 +533,12 @@ mod tests {
         let p = Projection::from_params(None, Some("members"));
         assert!(!p.wants(group_resource(), "members"));
         assert!(Projection::default().wants(group_resource(), "members"));
-        assert!(!Projection::from_params(Some("displayName"), None).wants(group_resource(), "members"));
-        assert!(Projection::from_params(Some("members.value"), None).wants(group_resource(), "members"));
+        assert!(
+            !Projection::from_params(Some("displayName"), None).wants(group_resource(), "members")
+        );
+        assert!(
+            Projection::from_params(Some("members.value"), None).wants(group_resource(), "members")
+        );
     }
 
     #[test]
@@ -505,7 +550,12 @@ mod tests {
     #[test]
     fn params_parse_with_defaults_and_caps() {
         let q = ListQuery::from_params(
-            [("startIndex", "0"), ("COUNT", "5000"), ("sortBy", "userName"), ("sortOrder", "descending")],
+            [
+                ("startIndex", "0"),
+                ("COUNT", "5000"),
+                ("sortBy", "userName"),
+                ("sortOrder", "descending"),
+            ],
             user_resource(),
         )
         .unwrap();
@@ -513,7 +563,12 @@ mod tests {
         assert_eq!(q.page_size(), MAX_PAGE_SIZE);
         assert!(q.descending);
         for bad in [("count", "x"), ("sortOrder", "up"), ("sortBy", "nosuch")] {
-            assert_eq!(ListQuery::from_params([bad], user_resource()).unwrap_err().status, 400);
+            assert_eq!(
+                ListQuery::from_params([bad], user_resource())
+                    .unwrap_err()
+                    .status,
+                400
+            );
         }
     }
 

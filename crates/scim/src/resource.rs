@@ -1,8 +1,6 @@
 //! Converting between SCIM resource documents and Roster's domain types.
 
-use roster_domain::{
-    Group, GroupAttributes, Member, MemberKind, Meta, User, UserAttributes,
-};
+use roster_domain::{Group, GroupAttributes, Member, MemberKind, Meta, User, UserAttributes};
 use serde_json::{json, Map, Value};
 
 use crate::schema::{group_resource, user_resource};
@@ -64,12 +62,16 @@ fn check_schemas(doc: &Map<String, Value>, core: &str) -> Result<(), ScimError> 
         return Ok(());
     };
     let Some(list) = schemas.as_array() else {
-        return Err(ScimError::invalid_syntax("\"schemas\" must be an array of URNs"));
+        return Err(ScimError::invalid_syntax(
+            "\"schemas\" must be an array of URNs",
+        ));
     };
     let mut names_core = false;
     for item in list {
         let Some(s) = item.as_str() else {
-            return Err(ScimError::invalid_syntax("\"schemas\" must be an array of URNs"));
+            return Err(ScimError::invalid_syntax(
+                "\"schemas\" must be an array of URNs",
+            ));
         };
         names_core |= s.eq_ignore_ascii_case(core);
     }
@@ -99,7 +101,9 @@ fn invalid(err: serde_json::Error) -> ScimError {
 pub fn user_from_json(doc: &Value) -> Result<UserAttributes, ScimError> {
     check_schemas(require_object(doc)?, urn::USER)?;
     let Value::Object(mut attrs) = user_resource().canonicalize(doc) else {
-        return Err(ScimError::invalid_syntax("the request body must be a JSON object"));
+        return Err(ScimError::invalid_syntax(
+            "the request body must be a JSON object",
+        ));
     };
     for read_only in ["schemas", "id", "meta", "groups", "password"] {
         attrs.remove(read_only);
@@ -140,14 +144,16 @@ pub struct MemberValue {
 
 /// Parses one `members` element (`{"value": id, "type"?: "User"|"Group"}`).
 pub fn member_from_json(value: &Value) -> Result<MemberValue, ScimError> {
-    let obj = value
-        .as_object()
-        .ok_or_else(|| ScimError::invalid_value("each member must be an object with a \"value\""))?;
+    let obj = value.as_object().ok_or_else(|| {
+        ScimError::invalid_value("each member must be an object with a \"value\"")
+    })?;
     let id = obj
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("value"))
         .and_then(|(_, v)| v.as_str())
-        .ok_or_else(|| ScimError::invalid_value("each member needs a string \"value\" (the member's id)"))?;
+        .ok_or_else(|| {
+            ScimError::invalid_value("each member needs a string \"value\" (the member's id)")
+        })?;
     let kind = match obj
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("type"))
@@ -175,7 +181,9 @@ pub fn group_from_json(
 ) -> Result<(GroupAttributes, Option<Vec<MemberValue>>), ScimError> {
     check_schemas(require_object(doc)?, urn::GROUP)?;
     let Value::Object(mut attrs) = group_resource().canonicalize(doc) else {
-        return Err(ScimError::invalid_syntax("the request body must be a JSON object"));
+        return Err(ScimError::invalid_syntax(
+            "the request body must be a JSON object",
+        ));
     };
     let members = match attrs.remove("members") {
         None | Some(Value::Null) => None,
@@ -214,14 +222,15 @@ pub fn group_to_json(group: &Group, members: Option<&[Member]>, base_url: &str) 
         Value::String(group.attributes.display_name.as_str().to_string()),
     );
     if let Some(members) = members {
-        doc.insert(
-            "members".into(),
-            members_json(members, base_url),
-        );
+        doc.insert("members".into(), members_json(members, base_url));
     }
     doc.insert(
         "meta".into(),
-        meta_json(&group.meta, "Group", format!("{base_url}/Groups/{}", group.id)),
+        meta_json(
+            &group.meta,
+            "Group",
+            format!("{base_url}/Groups/{}", group.id),
+        ),
     );
     Value::Object(doc)
 }
@@ -245,7 +254,12 @@ pub fn user_groups_json(groups: &[UserGroup], base_url: &str) -> Value {
 
 /// The `members` attribute of a group.
 pub fn members_json(members: &[Member], base_url: &str) -> Value {
-    Value::Array(members.iter().map(|m| member_to_json(m, base_url)).collect())
+    Value::Array(
+        members
+            .iter()
+            .map(|m| member_to_json(m, base_url))
+            .collect(),
+    )
 }
 
 fn member_to_json(member: &Member, base_url: &str) -> Value {
@@ -328,7 +342,10 @@ mod tests {
         };
         let out = user_to_json(&user, &[], "");
         assert_eq!(out["schemas"], json!([urn::USER, urn::ENTERPRISE_USER]));
-        assert_eq!(out[urn::ENTERPRISE_USER]["manager"], json!({"value": "mgr-1"}));
+        assert_eq!(
+            out[urn::ENTERPRISE_USER]["manager"],
+            json!({"value": "mgr-1"})
+        );
     }
 
     #[test]
@@ -336,13 +353,19 @@ mod tests {
         for (body, scim_type) in [
             (json!([]), "invalidSyntax"),
             (json!({"schemas": "x", "userName": "a"}), "invalidSyntax"),
-            (json!({"schemas": [urn::GROUP], "userName": "a"}), "invalidSyntax"),
+            (
+                json!({"schemas": [urn::GROUP], "userName": "a"}),
+                "invalidSyntax",
+            ),
             (json!({}), "invalidValue"),
             (json!({"userName": ""}), "invalidValue"),
             (json!({"userName": 7}), "invalidValue"),
             (json!({"userName": "a", "active": "maybe"}), "invalidValue"),
             (json!({"userName": "a", "emails": "x@y"}), "invalidValue"),
-            (json!({"userName": "a", "name": {"givenName": 3}}), "invalidValue"),
+            (
+                json!({"userName": "a", "name": {"givenName": 3}}),
+                "invalidValue",
+            ),
         ] {
             let err = user_from_json(&body).unwrap_err();
             assert_eq!(err.status, 400, "{body}");

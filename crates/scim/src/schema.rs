@@ -337,21 +337,36 @@ fn common_attributes() -> &'static [AttributeDef] {
                 .read_only()
                 .returned(Returned::Always)
                 .unique("server"),
-            A::string("externalId", "Identifier assigned by the provisioning client.")
-                .case_exact(),
+            A::string(
+                "externalId",
+                "Identifier assigned by the provisioning client.",
+            )
+            .case_exact(),
             A::new("meta", AttrType::Complex, "Resource metadata.")
                 .read_only()
                 .with(vec![
-                    A::string("resourceType", "The resource type.").case_exact().read_only(),
-                    A::new("created", AttrType::DateTime, "When the resource was created.")
+                    A::string("resourceType", "The resource type.")
+                        .case_exact()
                         .read_only(),
-                    A::new("lastModified", AttrType::DateTime, "When the resource last changed.")
-                        .read_only(),
+                    A::new(
+                        "created",
+                        AttrType::DateTime,
+                        "When the resource was created.",
+                    )
+                    .read_only(),
+                    A::new(
+                        "lastModified",
+                        AttrType::DateTime,
+                        "When the resource last changed.",
+                    )
+                    .read_only(),
                     A::new("location", AttrType::Reference, "The resource's URI.")
                         .case_exact()
                         .read_only()
                         .references(&["uri"]),
-                    A::string("version", "The resource's entity tag.").case_exact().read_only(),
+                    A::string("version", "The resource's entity tag.")
+                        .case_exact()
+                        .read_only(),
                 ]),
         ]
     })
@@ -363,22 +378,39 @@ fn multi_value(
     types: &'static [&'static str],
 ) -> AttributeDef {
     use AttributeDef as A;
-    A::new(name, AttrType::Complex, description).multi().with(vec![
-        A::string("value", "The attribute's value."),
-        A::string("display", "A human-readable name, primarily used for display purposes."),
-        A::string("type", "A label indicating the attribute's function.").canonical(types),
-        A::new("primary", AttrType::Boolean, "Whether this is the preferred value."),
-    ])
+    A::new(name, AttrType::Complex, description)
+        .multi()
+        .with(vec![
+            A::string("value", "The attribute's value."),
+            A::string(
+                "display",
+                "A human-readable name, primarily used for display purposes.",
+            ),
+            A::string("type", "A label indicating the attribute's function.").canonical(types),
+            A::new(
+                "primary",
+                AttrType::Boolean,
+                "Whether this is the preferred value.",
+            ),
+        ])
 }
 
 fn user_schema() -> Schema {
     use AttributeDef as A;
-    let mut x509 = multi_value("x509Certificates", "A list of certificates issued to the User.", &[]);
+    let mut x509 = multi_value(
+        "x509Certificates",
+        "A list of certificates issued to the User.",
+        &[],
+    );
     if let Some(value) = x509.sub_attributes.first_mut() {
         value.kind = AttrType::Binary;
         value.case_exact = true;
     }
-    let mut photos = multi_value("photos", "URLs of photos of the User.", &["photo", "thumbnail"]);
+    let mut photos = multi_value(
+        "photos",
+        "URLs of photos of the User.",
+        &["photo", "thumbnail"],
+    );
     if let Some(value) = photos.sub_attributes.first_mut() {
         value.kind = AttrType::Reference;
         value.case_exact = true;
@@ -389,10 +421,18 @@ fn user_schema() -> Schema {
         name: "User",
         description: "User Account",
         attributes: vec![
-            A::string("userName", "Unique identifier for the User, used to sign in.")
-                .required()
-                .unique("server"),
-            A::new("name", AttrType::Complex, "The components of the user's real name.").with(vec![
+            A::string(
+                "userName",
+                "Unique identifier for the User, used to sign in.",
+            )
+            .required()
+            .unique("server"),
+            A::new(
+                "name",
+                AttrType::Complex,
+                "The components of the user's real name.",
+            )
+            .with(vec![
                 A::string("formatted", "The full name, formatted for display."),
                 A::string("familyName", "The family name."),
                 A::string("givenName", "The given name."),
@@ -402,18 +442,42 @@ fn user_schema() -> Schema {
             ]),
             A::string("displayName", "The name of the User, suitable for display."),
             A::string("nickName", "The casual way to address the user."),
-            A::new("profileUrl", AttrType::Reference, "A URI of the User's online profile.")
-                .references(&["external"]),
+            A::new(
+                "profileUrl",
+                AttrType::Reference,
+                "A URI of the User's online profile.",
+            )
+            .references(&["external"]),
             A::string("title", "The user's title, such as \"Vice President\"."),
-            A::string("userType", "The relationship between the organization and the user."),
-            A::string("preferredLanguage", "The User's preferred written or spoken language."),
+            A::string(
+                "userType",
+                "The relationship between the organization and the user.",
+            ),
+            A::string(
+                "preferredLanguage",
+                "The User's preferred written or spoken language.",
+            ),
             A::string("locale", "The User's default location for localization."),
-            A::string("timezone", "The User's time zone in the Olson database format."),
-            A::new("active", AttrType::Boolean, "The User's administrative status."),
-            A::string("password", "The User's cleartext password. Never stored or returned.")
-                .write_only()
-                .returned(Returned::Never),
-            multi_value("emails", "Email addresses for the user.", &["work", "home", "other"]),
+            A::string(
+                "timezone",
+                "The User's time zone in the Olson database format.",
+            ),
+            A::new(
+                "active",
+                AttrType::Boolean,
+                "The User's administrative status.",
+            ),
+            A::string(
+                "password",
+                "The User's cleartext password. Never stored or returned.",
+            )
+            .write_only()
+            .returned(Returned::Never),
+            multi_value(
+                "emails",
+                "Email addresses for the user.",
+                &["work", "home", "other"],
+            ),
             multi_value(
                 "phoneNumbers",
                 "Phone numbers for the User.",
@@ -425,32 +489,44 @@ fn user_schema() -> Schema {
                 &["aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo"],
             ),
             photos,
-            A::new("addresses", AttrType::Complex, "Physical mailing addresses.")
-                .multi()
-                .with(vec![
-                    A::string("formatted", "The full mailing address."),
-                    A::string("streetAddress", "The full street address component."),
-                    A::string("locality", "The city or locality component."),
-                    A::string("region", "The state or region component."),
-                    A::string("postalCode", "The zip code or postal code component."),
-                    A::string("country", "The country name component."),
-                    A::string("type", "A label indicating the attribute's function.")
-                        .canonical(&["work", "home", "other"]),
-                    A::new("primary", AttrType::Boolean, "Whether this is the preferred address."),
-                ]),
-            A::new("groups", AttrType::Complex, "Groups the user belongs to, directly.")
-                .multi()
-                .read_only()
-                .with(vec![
-                    A::string("value", "The id of the group.").read_only(),
-                    A::new("$ref", AttrType::Reference, "The URI of the group.")
-                        .read_only()
-                        .references(&["Group"]),
-                    A::string("display", "The group's displayName.").read_only(),
-                    A::string("type", "How the membership was derived.")
-                        .read_only()
-                        .canonical(&["direct", "indirect"]),
-                ]),
+            A::new(
+                "addresses",
+                AttrType::Complex,
+                "Physical mailing addresses.",
+            )
+            .multi()
+            .with(vec![
+                A::string("formatted", "The full mailing address."),
+                A::string("streetAddress", "The full street address component."),
+                A::string("locality", "The city or locality component."),
+                A::string("region", "The state or region component."),
+                A::string("postalCode", "The zip code or postal code component."),
+                A::string("country", "The country name component."),
+                A::string("type", "A label indicating the attribute's function.")
+                    .canonical(&["work", "home", "other"]),
+                A::new(
+                    "primary",
+                    AttrType::Boolean,
+                    "Whether this is the preferred address.",
+                ),
+            ]),
+            A::new(
+                "groups",
+                AttrType::Complex,
+                "Groups the user belongs to, directly.",
+            )
+            .multi()
+            .read_only()
+            .with(vec![
+                A::string("value", "The id of the group.").read_only(),
+                A::new("$ref", AttrType::Reference, "The URI of the group.")
+                    .read_only()
+                    .references(&["Group"]),
+                A::string("display", "The group's displayName.").read_only(),
+                A::string("type", "How the membership was derived.")
+                    .read_only()
+                    .canonical(&["direct", "indirect"]),
+            ]),
             multi_value("entitlements", "A list of entitlements for the User.", &[]),
             multi_value("roles", "A list of roles for the User.", &[]),
             x509,
@@ -465,15 +541,25 @@ fn enterprise_schema() -> Schema {
         name: "EnterpriseUser",
         description: "Enterprise User",
         attributes: vec![
-            A::string("employeeNumber", "A numeric or alphanumeric identifier assigned to a person."),
+            A::string(
+                "employeeNumber",
+                "A numeric or alphanumeric identifier assigned to a person.",
+            ),
             A::string("costCenter", "Identifies the name of a cost center."),
             A::string("organization", "Identifies the name of an organization."),
             A::string("division", "Identifies the name of a division."),
             A::string("department", "Identifies the name of a department."),
             A::new("manager", AttrType::Complex, "The User's manager.").with(vec![
-                A::string("value", "The id of the SCIM resource representing the manager."),
-                A::new("$ref", AttrType::Reference, "The URI of the manager's resource.")
-                    .references(&["User"]),
+                A::string(
+                    "value",
+                    "The id of the SCIM resource representing the manager.",
+                ),
+                A::new(
+                    "$ref",
+                    AttrType::Reference,
+                    "The URI of the manager's resource.",
+                )
+                .references(&["User"]),
                 A::string("displayName", "The displayName of the manager.").read_only(),
             ]),
         ],
@@ -490,20 +576,28 @@ fn group_schema() -> Schema {
             A::string("displayName", "A human-readable name for the Group.")
                 .required()
                 .unique("server"),
-            A::new("members", AttrType::Complex, "A list of members of the Group.")
-                .multi()
-                .with(vec![
-                    A::string("value", "Identifier of the member of this Group.")
-                        .case_exact()
-                        .immutable(),
-                    A::new("$ref", AttrType::Reference, "The URI of the member resource.")
-                        .immutable()
-                        .references(&["User", "Group"]),
-                    A::string("display", "The member's display name.").read_only(),
-                    A::string("type", "The type of the member resource.")
-                        .immutable()
-                        .canonical(&["User", "Group"]),
-                ]),
+            A::new(
+                "members",
+                AttrType::Complex,
+                "A list of members of the Group.",
+            )
+            .multi()
+            .with(vec![
+                A::string("value", "Identifier of the member of this Group.")
+                    .case_exact()
+                    .immutable(),
+                A::new(
+                    "$ref",
+                    AttrType::Reference,
+                    "The URI of the member resource.",
+                )
+                .immutable()
+                .references(&["User", "Group"]),
+                A::string("display", "The member's display name.").read_only(),
+                A::string("type", "The type of the member resource.")
+                    .immutable()
+                    .canonical(&["User", "Group"]),
+            ]),
         ],
     }
 }
@@ -552,7 +646,12 @@ mod tests {
             ("userName", "userName", None, None),
             ("USERNAME", "userName", None, None),
             ("name.givenName", "name", None, Some("givenName")),
-            ("urn:ietf:params:scim:schemas:core:2.0:User:userName", "userName", None, None),
+            (
+                "urn:ietf:params:scim:schemas:core:2.0:User:userName",
+                "userName",
+                None,
+                None,
+            ),
             (
                 "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
                 "manager",

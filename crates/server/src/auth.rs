@@ -102,7 +102,11 @@ pub fn bearer(req: &Request) -> Option<&str> {
 }
 
 /// Middleware for `/scim/v2`: a valid `scim`-scoped token or a SCIM 401.
-pub async fn require_scim(State(auth): State<Authenticator>, mut req: Request, next: Next) -> Response {
+pub async fn require_scim(
+    State(auth): State<Authenticator>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let Some(secret) = bearer(&req) else {
         return ScimErrorResponse(ScimError::unauthorized()).into_response();
     };
@@ -112,12 +116,18 @@ pub async fn require_scim(State(auth): State<Authenticator>, mut req: Request, n
             req.extensions_mut().insert(caller);
             next.run(req).await
         }
-        Err(AuthError::WrongScope) => {
-            ScimErrorResponse(ScimError::forbidden("this token's scope does not open the SCIM API")).into_response()
+        Err(AuthError::WrongScope) => ScimErrorResponse(ScimError::forbidden(
+            "this token's scope does not open the SCIM API",
+        ))
+        .into_response(),
+        Err(AuthError::Unavailable) => ScimErrorResponse(ScimError::new(
+            503,
+            None,
+            "authentication is temporarily unavailable",
+        ))
+        .into_response(),
+        Err(AuthError::Missing | AuthError::Invalid) => {
+            ScimErrorResponse(ScimError::unauthorized()).into_response()
         }
-        Err(AuthError::Unavailable) => {
-            ScimErrorResponse(ScimError::new(503, None, "authentication is temporarily unavailable")).into_response()
-        }
-        Err(AuthError::Missing | AuthError::Invalid) => ScimErrorResponse(ScimError::unauthorized()).into_response(),
     }
 }

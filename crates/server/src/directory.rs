@@ -7,14 +7,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use roster_domain::{
-    Clock, Group, GroupAttributes, GroupId, Member, MemberKind, Meta, User, UserAttributes,
-    UserId, Version,
+    Clock, Group, GroupAttributes, GroupId, Member, MemberKind, Meta, User, UserAttributes, UserId,
+    Version,
 };
 use roster_scim::filter::Filter;
 use roster_scim::patch::{self, MemberOp, MembershipPlan, PatchOperation};
 use roster_scim::query::{sort_documents, ListQuery};
-use roster_scim::schema::ResourceSchema;
 use roster_scim::resource::{self, MemberValue, UserGroup};
+use roster_scim::schema::ResourceSchema;
 use roster_scim::schema::{group_resource, user_resource};
 use roster_scim::ScimError;
 use roster_store::{GroupQuery, MembershipChange, Store, StoreError, UniqueField, UserQuery};
@@ -111,9 +111,13 @@ fn group_not_found(id: &str) -> ScimError {
 /// Whether a filter (or sort) mentions attribute `name` at top level.
 fn filter_mentions(filter: &Filter, name: &str) -> bool {
     match filter {
-        Filter::Compare { path, .. } | Filter::Present(path) => path.attr.eq_ignore_ascii_case(name),
+        Filter::Compare { path, .. } | Filter::Present(path) => {
+            path.attr.eq_ignore_ascii_case(name)
+        }
         Filter::ValuePath { path, .. } => path.attr.eq_ignore_ascii_case(name),
-        Filter::And(a, b) | Filter::Or(a, b) => filter_mentions(a, name) || filter_mentions(b, name),
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            filter_mentions(a, name) || filter_mentions(b, name)
+        }
         Filter::Not(inner) => filter_mentions(inner, name),
     }
 }
@@ -165,7 +169,10 @@ impl Directory {
             .ok_or_else(|| user_not_found(id))
     }
 
-    async fn groups_of(&self, ids: &[UserId]) -> Result<HashMap<UserId, Vec<UserGroup>>, ScimError> {
+    async fn groups_of(
+        &self,
+        ids: &[UserId],
+    ) -> Result<HashMap<UserId, Vec<UserGroup>>, ScimError> {
         let groups = self.store.groups_of_users(ids).await.map_err(store_error)?;
         Ok(groups
             .into_iter()
@@ -185,7 +192,10 @@ impl Directory {
     pub async fn get_user(&self, id: &str, with_groups: bool) -> Result<UserView, ScimError> {
         let user = self.load_user(id).await?;
         let groups = if with_groups {
-            self.groups_of(&[user.id]).await?.remove(&user.id).unwrap_or_default()
+            self.groups_of(&[user.id])
+                .await?
+                .remove(&user.id)
+                .unwrap_or_default()
         } else {
             Vec::new()
         };
@@ -220,11 +230,19 @@ impl Directory {
                 Err(err) => return Err(store_error(err)),
             }
         }
-        Err(ScimError::new(409, None, "the user is being changed concurrently; retry"))
+        Err(ScimError::new(
+            409,
+            None,
+            "the user is being changed concurrently; retry",
+        ))
     }
 
     async fn with_groups(&self, user: User) -> Result<UserView, ScimError> {
-        let groups = self.groups_of(&[user.id]).await?.remove(&user.id).unwrap_or_default();
+        let groups = self
+            .groups_of(&[user.id])
+            .await?
+            .remove(&user.id)
+            .unwrap_or_default();
         Ok(UserView { user, groups })
     }
 
@@ -290,7 +308,8 @@ impl Directory {
                 .await
                 .map_err(store_error)?;
             let groups = if wants_groups {
-                self.groups_of(&users.iter().map(|u| u.id).collect::<Vec<_>>()).await?
+                self.groups_of(&users.iter().map(|u| u.id).collect::<Vec<_>>())
+                    .await?
             } else {
                 HashMap::new()
             };
@@ -309,23 +328,41 @@ impl Directory {
                 } else if let Some(id) = f.equality_value(schema, "id") {
                     match id.parse::<UserId>() {
                         Ok(id) => UserQuery::ByIds(vec![id]),
-                        Err(_) => return Ok(Page { total: 0, resources: Vec::new() }),
+                        Err(_) => {
+                            return Ok(Page {
+                                total: 0,
+                                resources: Vec::new(),
+                            })
+                        }
                     }
                 } else {
-                    UserQuery::All { offset: 0, limit: None }
+                    UserQuery::All {
+                        offset: 0,
+                        limit: None,
+                    }
                 }
             }
-            None => UserQuery::All { offset: 0, limit: None },
+            None => UserQuery::All {
+                offset: 0,
+                limit: None,
+            },
         };
         let users = self
             .store
             .find_users(&candidates_query)
             .await
             .map_err(store_error)?;
-        let needs_groups_to_filter = query.filter.as_ref().is_some_and(|f| filter_mentions(f, "groups"))
-            || query.sort_by.as_deref().is_some_and(|s| s.to_ascii_lowercase().starts_with("groups"));
+        let needs_groups_to_filter = query
+            .filter
+            .as_ref()
+            .is_some_and(|f| filter_mentions(f, "groups"))
+            || query
+                .sort_by
+                .as_deref()
+                .is_some_and(|s| s.to_ascii_lowercase().starts_with("groups"));
         let groups = if needs_groups_to_filter {
-            self.groups_of(&users.iter().map(|u| u.id).collect::<Vec<_>>()).await?
+            self.groups_of(&users.iter().map(|u| u.id).collect::<Vec<_>>())
+                .await?
         } else {
             HashMap::new()
         };
@@ -333,7 +370,11 @@ impl Directory {
         for (index, user) in users.iter().enumerate() {
             let g = groups.get(&user.id).map(Vec::as_slice).unwrap_or(&[]);
             let doc = resource::user_to_json(user, g, &self.base_url);
-            if query.filter.as_ref().is_none_or(|f| f.matches(&doc, schema)) {
+            if query
+                .filter
+                .as_ref()
+                .is_none_or(|f| f.matches(&doc, schema))
+            {
                 docs.push((index, doc));
             }
         }
@@ -356,13 +397,18 @@ impl Directory {
                     let id = doc["id"].as_str().and_then(|s| s.parse::<UserId>().ok());
                     if let (Some(id), Some(obj)) = (id, doc.as_object_mut()) {
                         let list = groups.get(&id).map(Vec::as_slice).unwrap_or(&[]);
-                        obj.insert("groups".into(), resource::user_groups_json(list, &self.base_url));
+                        obj.insert(
+                            "groups".into(),
+                            resource::user_groups_json(list, &self.base_url),
+                        );
                     }
                     query.projection.apply(schema, doc)
                 })
                 .collect()
         } else {
-            page.into_iter().map(|doc| query.projection.apply(schema, doc)).collect()
+            page.into_iter()
+                .map(|doc| query.projection.apply(schema, doc))
+                .collect()
         };
         Ok(Page { total, resources })
     }
@@ -378,7 +424,11 @@ impl Directory {
             })?;
             ids.push(id);
         }
-        let existing = self.store.existing_members(&ids).await.map_err(store_error)?;
+        let existing = self
+            .store
+            .existing_members(&ids)
+            .await
+            .map_err(store_error)?;
         let mut seen = HashSet::new();
         let mut members = Vec::with_capacity(values.len());
         for (v, id) in values.iter().zip(ids) {
@@ -396,7 +446,11 @@ impl Directory {
                 }
             }
             if seen.insert(id) {
-                members.push(Member { id, kind, display: None });
+                members.push(Member {
+                    id,
+                    kind,
+                    display: None,
+                });
             }
         }
         Ok(members)
@@ -413,8 +467,15 @@ impl Directory {
             meta: Meta::new(self.clock.now()),
             attributes,
         };
-        self.store.insert_group(&group, &members).await.map_err(store_error)?;
-        let members = self.store.group_members(group.id).await.map_err(store_error)?;
+        self.store
+            .insert_group(&group, &members)
+            .await
+            .map_err(store_error)?;
+        let members = self
+            .store
+            .group_members(group.id)
+            .await
+            .map_err(store_error)?;
         Ok(GroupView {
             group,
             members: Some(members),
@@ -433,7 +494,12 @@ impl Directory {
     pub async fn get_group(&self, id: &str, with_members: bool) -> Result<GroupView, ScimError> {
         let group = self.load_group(id).await?;
         let members = if with_members {
-            Some(self.store.group_members(group.id).await.map_err(store_error)?)
+            Some(
+                self.store
+                    .group_members(group.id)
+                    .await
+                    .map_err(store_error)?,
+            )
         } else {
             None
         };
@@ -459,7 +525,11 @@ impl Directory {
             };
             match self
                 .store
-                .update_group(&updated, current.meta.version, &MembershipChange::Replace(members.clone()))
+                .update_group(
+                    &updated,
+                    current.meta.version,
+                    &MembershipChange::Replace(members.clone()),
+                )
                 .await
             {
                 Ok(()) => return self.get_group(id, true).await,
@@ -468,7 +538,11 @@ impl Directory {
                 Err(err) => return Err(store_error(err)),
             }
         }
-        Err(ScimError::new(409, None, "the group is being changed concurrently; retry"))
+        Err(ScimError::new(
+            409,
+            None,
+            "the group is being changed concurrently; retry",
+        ))
     }
 
     /// Applies a PATCH to a group without loading its members unless an
@@ -508,17 +582,29 @@ impl Directory {
                 meta: current.meta.touched(self.clock.now()),
                 attributes,
             };
-            match self.store.update_group(&updated, current.meta.version, &change).await {
+            match self
+                .store
+                .update_group(&updated, current.meta.version, &change)
+                .await
+            {
                 Ok(()) => return Ok(updated),
                 Err(StoreError::VersionMismatch { .. }) if precondition.allows_retry() => continue,
                 Err(StoreError::NotFound) => return Err(group_not_found(id)),
                 Err(err) => return Err(store_error(err)),
             }
         }
-        Err(ScimError::new(409, None, "the group is being changed concurrently; retry"))
+        Err(ScimError::new(
+            409,
+            None,
+            "the group is being changed concurrently; retry",
+        ))
     }
 
-    async fn plan_members(&self, id: GroupId, ops: &[MemberOp]) -> Result<MembershipPlan, ScimError> {
+    async fn plan_members(
+        &self,
+        id: GroupId,
+        ops: &[MemberOp],
+    ) -> Result<MembershipPlan, ScimError> {
         match patch::plan_membership(ops, None) {
             Ok(plan) => Ok(plan),
             Err(patch::PlanError::NeedsMembers) => {
@@ -536,7 +622,11 @@ impl Directory {
         }
     }
 
-    pub async fn delete_group(&self, id: &str, precondition: Precondition) -> Result<(), ScimError> {
+    pub async fn delete_group(
+        &self,
+        id: &str,
+        precondition: Precondition,
+    ) -> Result<(), ScimError> {
         let group = self.load_group(id).await?;
         precondition.check(group.meta.version)?;
         let existed = self
@@ -554,7 +644,10 @@ impl Directory {
     pub async fn list_groups(&self, query: &ListQuery) -> Result<Page, ScimError> {
         let schema = group_resource();
         let wants_members = query.projection.wants(schema, "members");
-        let filter_needs_members = query.filter.as_ref().is_some_and(|f| filter_mentions(f, "members"));
+        let filter_needs_members = query
+            .filter
+            .as_ref()
+            .is_some_and(|f| filter_mentions(f, "members"));
 
         let candidates_query = match &query.filter {
             Some(f) => {
@@ -565,17 +658,28 @@ impl Directory {
                 } else if let Some(id) = f.equality_value(schema, "id") {
                     match id.parse::<GroupId>() {
                         Ok(id) => GroupQuery::ByIds(vec![id]),
-                        Err(_) => return Ok(Page { total: 0, resources: Vec::new() }),
+                        Err(_) => {
+                            return Ok(Page {
+                                total: 0,
+                                resources: Vec::new(),
+                            })
+                        }
                     }
                 } else {
-                    GroupQuery::All { offset: 0, limit: None }
+                    GroupQuery::All {
+                        offset: 0,
+                        limit: None,
+                    }
                 }
             }
             None if query.sort_by.is_none() => GroupQuery::All {
                 offset: query.start_index.saturating_sub(1),
                 limit: Some(query.page_size()),
             },
-            None => GroupQuery::All { offset: 0, limit: None },
+            None => GroupQuery::All {
+                offset: 0,
+                limit: None,
+            },
         };
         let paged_in_db = query.filter.is_none() && query.sort_by.is_none();
         let groups = self
@@ -624,18 +728,28 @@ impl Directory {
                 .iter()
                 .filter_map(|d| d["id"].as_str()?.parse().ok())
                 .collect();
-            let loaded = self.store.members_of_groups(&ids).await.map_err(store_error)?;
+            let loaded = self
+                .store
+                .members_of_groups(&ids)
+                .await
+                .map_err(store_error)?;
             for doc in &mut page {
                 let id = doc["id"].as_str().and_then(|s| s.parse::<GroupId>().ok());
                 if let Some(id) = id {
                     let list = loaded.get(&id).map(Vec::as_slice).unwrap_or(&[]);
                     if let Some(obj) = doc.as_object_mut() {
-                        obj.insert("members".into(), resource::members_json(list, &self.base_url));
+                        obj.insert(
+                            "members".into(),
+                            resource::members_json(list, &self.base_url),
+                        );
                     }
                 }
             }
         }
-        let resources = page.into_iter().map(|doc| query.projection.apply(schema, doc)).collect();
+        let resources = page
+            .into_iter()
+            .map(|doc| query.projection.apply(schema, doc))
+            .collect();
         Ok(Page { total, resources })
     }
 
@@ -661,7 +775,11 @@ impl Directory {
             docs.extend(self.list_groups(&q.everything()).await?.resources);
         }
         if let Some(sort_by) = &reference.sort_by {
-            let schema: &ResourceSchema = if users.is_some() { user_resource() } else { group_resource() };
+            let schema: &ResourceSchema = if users.is_some() {
+                user_resource()
+            } else {
+                group_resource()
+            };
             sort_documents(&mut docs, schema, sort_by, reference.descending);
         }
         let total = docs.len() as u64;

@@ -55,7 +55,10 @@ pub fn router(state: AppState, authenticator: auth::Authenticator) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn(ops::track_metrics))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(60)))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(60),
+        ))
         .layer(CatchPanicLayer::custom(|_| internal_error()))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
@@ -108,12 +111,16 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         use anyhow::Context as _;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("while binding {} (set `listen` / ROSTER_LISTEN / --listen to another address)", config.listen))?;
+        let listener = TcpListener::bind(config.listen).await.with_context(|| {
+            format!(
+                "while binding {} (set `listen` / ROSTER_LISTEN / --listen to another address)",
+                config.listen
+            )
+        })?;
         let address = listener.local_addr()?;
         let base_url = config.base_url(address);
-        let directory = directory::Directory::new(store.clone(), clock, &format!("{base_url}/scim/v2"));
+        let directory =
+            directory::Directory::new(store.clone(), clock, &format!("{base_url}/scim/v2"));
         let state = AppState {
             directory,
             config: Arc::new(config),

@@ -247,17 +247,20 @@ impl Modify for ScimErrors {
                 &mut item.delete,
             ];
             for operation in operations.into_iter().flatten() {
-                for status in ["400", "401", "403", "404", "409", "412", "413", "415", "500", "501", "503"] {
+                for status in [
+                    "400", "401", "403", "404", "409", "412", "413", "415", "500", "501", "503",
+                ] {
                     operation
                         .responses
                         .responses
                         .entry(status.to_string())
                         .or_insert_with(|| error().into());
                 }
-                operation.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
-                    "bearer",
-                    Vec::<String>::new(),
-                )]);
+                operation.security =
+                    Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+                        "bearer",
+                        Vec::<String>::new(),
+                    )]);
             }
         }
     }
@@ -285,10 +288,16 @@ mod tests {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
         let generated = serde_json::to_value(super::document()).unwrap();
         if std::env::var("ROSTER_UPDATE_OPENAPI").as_deref() == Ok("1") {
-            std::fs::write(&path, serde_json::to_string_pretty(&generated).unwrap() + "\n").unwrap();
+            std::fs::write(
+                &path,
+                serde_json::to_string_pretty(&generated).unwrap() + "\n",
+            )
+            .unwrap();
         }
-        let committed: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).expect("docs/openapi.json exists")).unwrap();
+        let committed: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(&path).expect("docs/openapi.json exists"),
+        )
+        .unwrap();
         assert!(
             committed == generated,
             "docs/openapi.json is stale; regenerate it with scripts/update-openapi.sh"

@@ -48,7 +48,10 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 pub async fn metrics() -> Response {
     match metrics_handle() {
         Some(handle) => (
-            [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4",
+            )],
             handle.render(),
         )
             .into_response(),

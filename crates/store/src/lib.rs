@@ -65,7 +65,10 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserQuery {
     /// Every user, optionally a page of them.
-    All { offset: u64, limit: Option<u64> },
+    All {
+        offset: u64,
+        limit: Option<u64>,
+    },
     /// The user with this `userName`, compared case-insensitively.
     ByUserName(String),
     /// Users with exactly this `externalId`.
@@ -76,7 +79,10 @@ pub enum UserQuery {
 /// How to select groups; ordered by creation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GroupQuery {
-    All { offset: u64, limit: Option<u64> },
+    All {
+        offset: u64,
+        limit: Option<u64>,
+    },
     /// The group with this `displayName`, compared case-insensitively.
     ByDisplayName(String),
     ByExternalId(String),
@@ -138,7 +144,10 @@ pub trait Store: Send + Sync + 'static {
     async fn group_members(&self, id: GroupId) -> StoreResult<Vec<Member>>;
     /// [`Store::group_members`] for several groups at once. Every id in
     /// `ids` has an entry (empty if the group has no members or is unknown).
-    async fn members_of_groups(&self, ids: &[GroupId]) -> StoreResult<HashMap<GroupId, Vec<Member>>>;
+    async fn members_of_groups(
+        &self,
+        ids: &[GroupId],
+    ) -> StoreResult<HashMap<GroupId, Vec<Member>>>;
     /// Updates a group's attributes and members in one transaction, if the
     /// stored version is `expected`.
     async fn update_group(
@@ -169,7 +178,9 @@ pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(std::sync::Arc::new(PostgresStore::connect(url).await?))
     } else if let Some(path) = url.strip_prefix("sqlite://") {
-        Ok(std::sync::Arc::new(SqliteStore::open(std::path::Path::new(path)).await?))
+        Ok(std::sync::Arc::new(
+            SqliteStore::open(std::path::Path::new(path)).await?,
+        ))
     } else {
         Err(StoreError::Backend(format!(
             "unsupported database URL {url:?}; use sqlite://PATH or postgres://..."

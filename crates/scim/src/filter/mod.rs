@@ -74,7 +74,10 @@ pub enum Filter {
     /// `attrPath[valFilter]`, e.g. `emails[type eq "work" and value co "@x"]`.
     /// Inside `filter`, paths are relative to the multi-valued attribute's
     /// elements (`type` means `emails.type`).
-    ValuePath { path: AttrPath, filter: Box<Filter> },
+    ValuePath {
+        path: AttrPath,
+        filter: Box<Filter>,
+    },
 }
 
 /// A PATCH operation's `path` (RFC 7644 §3.5.2): `attr`, `attr.sub`,

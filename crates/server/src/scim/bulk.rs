@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 
 use axum::extract::State;
+use roster_domain::Version;
 use roster_scim::bulk::{self, BulkMethod, BulkOperation};
 use roster_scim::{patch, resource, ScimError};
-use roster_domain::Version;
 use serde_json::Value;
 
 use super::wire::{ScimErrorResponse, ScimJson, ScimResponse};
@@ -27,7 +27,9 @@ fn parse_path(path: &str) -> Result<Target, ScimError> {
     match kind {
         k if k.eq_ignore_ascii_case("Users") => Ok(Target::Users(id)),
         k if k.eq_ignore_ascii_case("Groups") => Ok(Target::Groups(id)),
-        _ => Err(ScimError::invalid_path(format!("unsupported bulk path {path:?}"))),
+        _ => Err(ScimError::invalid_path(format!(
+            "unsupported bulk path {path:?}"
+        ))),
     }
 }
 
@@ -40,10 +42,21 @@ fn version_precondition(version: Option<&str>) -> Precondition {
 }
 
 /// Runs one operation; returns (status, location, created id).
-async fn run(state: &AppState, op: &BulkOperation, data: Option<&Value>) -> Result<(u16, Option<String>, Option<String>), ScimError> {
+async fn run(
+    state: &AppState,
+    op: &BulkOperation,
+    data: Option<&Value>,
+) -> Result<(u16, Option<String>, Option<String>), ScimError> {
     let dir = &state.directory;
     let pre = version_precondition(op.version.as_deref());
-    let need_id = |id: Option<String>| id.ok_or_else(|| ScimError::invalid_path(format!("{} needs a resource id in the path", op.method.as_str())));
+    let need_id = |id: Option<String>| {
+        id.ok_or_else(|| {
+            ScimError::invalid_path(format!(
+                "{} needs a resource id in the path",
+                op.method.as_str()
+            ))
+        })
+    };
     let data = || data.ok_or_else(|| ScimError::invalid_syntax("the operation needs data"));
     let location = |kind: &str, id: &str| format!("{}/{kind}/{id}", dir.base_url());
     match (op.method, parse_path(&op.path)?) {
@@ -61,7 +74,8 @@ async fn run(state: &AppState, op: &BulkOperation, data: Option<&Value>) -> Resu
         (BulkMethod::Post, _) => Err(ScimError::invalid_path("POST goes to /Users or /Groups")),
         (BulkMethod::Put, Target::Users(id)) => {
             let id = need_id(id)?;
-            dir.replace_user(&id, resource::user_from_json(data()?)?, pre).await?;
+            dir.replace_user(&id, resource::user_from_json(data()?)?, pre)
+                .await?;
             Ok((200, Some(location("Users", &id)), None))
         }
         (BulkMethod::Put, Target::Groups(id)) => {
@@ -95,7 +109,10 @@ async fn run(state: &AppState, op: &BulkOperation, data: Option<&Value>) -> Resu
 
 #[utoipa::path(post, path = "/scim/v2/Bulk", tag = "scim", request_body(content = crate::openapi::BulkRequest, content_type = "application/scim+json"),
     responses((status = 200, description = "The result of each operation", content_type = "application/scim+json", body = crate::openapi::BulkResponse)))]
-pub async fn bulk_post(State(state): State<AppState>, ScimJson(body): ScimJson) -> Result<ScimResponse, ScimErrorResponse> {
+pub async fn bulk_post(
+    State(state): State<AppState>,
+    ScimJson(body): ScimJson,
+) -> Result<ScimResponse, ScimErrorResponse> {
     let request = bulk::parse_bulk_request(&body, state.config.max_bulk_operations)?;
     let mut created: HashMap<String, String> = HashMap::new();
     let mut results: Vec<Option<Value>> = vec![None; request.operations.len()];
@@ -149,12 +166,18 @@ pub async fn bulk_post(State(state): State<AppState>, ScimJson(body): ScimJson) 
         if !progressed {
             for index in deferred {
                 let op = &request.operations[index];
-                let err = ScimError::new(409, Some(roster_scim::ScimType::InvalidValue), "the operation refers to a bulkId that no operation created");
+                let err = ScimError::new(
+                    409,
+                    Some(roster_scim::ScimType::InvalidValue),
+                    "the operation refers to a bulkId that no operation created",
+                );
                 results[index] = Some(bulk::bulk_result(op, None, 409, Some(&err)));
             }
             break;
         }
         pending = deferred;
     }
-    Ok(ScimResponse::ok(bulk::bulk_response(results.into_iter().flatten().collect())))
+    Ok(ScimResponse::ok(bulk::bulk_response(
+        results.into_iter().flatten().collect(),
+    )))
 }

@@ -54,40 +54,66 @@ fn find_by_id(docs: Vec<Value>, id: &str, what: &str) -> Result<ScimResponse> {
 
 #[utoipa::path(get, path = "/scim/v2/ResourceTypes", tag = "scim",
     responses((status = 200, description = "The resource types", content_type = "application/scim+json", body = crate::openapi::ListResponse)))]
-pub async fn resource_types_list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<ScimResponse> {
+pub async fn resource_types_list(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<ScimResponse> {
     refuse_filter(raw.as_deref())?;
     Ok(listing(discovery::resource_types(base(&state))))
 }
 
 #[utoipa::path(get, path = "/scim/v2/ResourceTypes/{name}", tag = "scim", params(("name" = String, Path, description = "User or Group")),
     responses((status = 200, description = "One resource type", content_type = "application/scim+json", body = crate::openapi::DiscoveryDocument)))]
-pub async fn resource_types_get(State(state): State<AppState>, Path(name): Path<String>) -> Result<ScimResponse> {
-    find_by_id(discovery::resource_types(base(&state)), &name, "ResourceType")
+pub async fn resource_types_get(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<ScimResponse> {
+    find_by_id(
+        discovery::resource_types(base(&state)),
+        &name,
+        "ResourceType",
+    )
 }
 
 #[utoipa::path(get, path = "/scim/v2/Schemas", tag = "scim",
     responses((status = 200, description = "The schemas", content_type = "application/scim+json", body = crate::openapi::ListResponse)))]
-pub async fn schemas_list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<ScimResponse> {
+pub async fn schemas_list(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<ScimResponse> {
     refuse_filter(raw.as_deref())?;
     Ok(listing(discovery::schemas(base(&state))))
 }
 
 #[utoipa::path(get, path = "/scim/v2/Schemas/{id}", tag = "scim", params(("id" = String, Path, description = "A schema URN")),
     responses((status = 200, description = "One schema", content_type = "application/scim+json", body = crate::openapi::DiscoveryDocument)))]
-pub async fn schemas_get(State(state): State<AppState>, Path(id): Path<String>) -> Result<ScimResponse> {
+pub async fn schemas_get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<ScimResponse> {
     find_by_id(discovery::schemas(base(&state)), &id, "Schema")
 }
 
 /// `/Me` needs to know which user the caller is; SCIM callers here are
 /// provisioning clients, not users, so it is not implemented.
 pub async fn me_any() -> ScimErrorResponse {
-    ScimError::not_implemented("/Me is not supported: Roster's SCIM clients are provisioning agents, not users").into()
+    ScimError::not_implemented(
+        "/Me is not supported: Roster's SCIM clients are provisioning agents, not users",
+    )
+    .into()
 }
 
 /// Searches users and groups at once (RFC 7644 §3.4.3).
 #[utoipa::path(post, path = "/scim/v2/.search", tag = "scim", request_body(content = crate::openapi::SearchRequest, content_type = "application/scim+json"),
     responses((status = 200, description = "Users and groups matching the search", content_type = "application/scim+json", body = crate::openapi::ListResponse)))]
-pub async fn root_search(State(state): State<AppState>, ScimJson(body): ScimJson) -> Result<ScimResponse> {
+pub async fn root_search(
+    State(state): State<AppState>,
+    ScimJson(body): ScimJson,
+) -> Result<ScimResponse> {
     let (query, page) = state.directory.search_all(&body).await?;
-    Ok(ScimResponse::ok(list_response(page.total, query.start_index, page.resources)))
+    Ok(ScimResponse::ok(list_response(
+        page.total,
+        query.start_index,
+        page.resources,
+    )))
 }

@@ -7,7 +7,9 @@ use roster_scim::{patch, resource};
 
 use super::query_pairs;
 use super::users::check_body_id;
-use super::wire::{not_modified, not_modified_response, precondition, ScimErrorResponse, ScimJson, ScimResponse};
+use super::wire::{
+    not_modified, not_modified_response, precondition, ScimErrorResponse, ScimJson, ScimResponse,
+};
 use crate::directory::GroupView;
 use crate::AppState;
 
@@ -26,9 +28,22 @@ fn projection(raw: Option<&str>) -> Result<Projection> {
     Ok(projection)
 }
 
-fn render(state: &AppState, view: &GroupView, projection: &Projection, status: StatusCode) -> ScimResponse {
-    let doc = resource::group_to_json(&view.group, view.members.as_deref(), state.directory.base_url());
-    ScimResponse::resource(status, projection.apply(group_resource(), doc), view.group.meta.version)
+fn render(
+    state: &AppState,
+    view: &GroupView,
+    projection: &Projection,
+    status: StatusCode,
+) -> ScimResponse {
+    let doc = resource::group_to_json(
+        &view.group,
+        view.members.as_deref(),
+        state.directory.base_url(),
+    );
+    ScimResponse::resource(
+        status,
+        projection.apply(group_resource(), doc),
+        view.group.meta.version,
+    )
 }
 
 #[utoipa::path(post, path = "/scim/v2/Groups", tag = "scim", params(("attributes" = Option<String>, Query, description = "Comma-separated attributes to return"),
@@ -78,22 +93,35 @@ pub async fn groups_get(
         ("excludedAttributes" = Option<String>, Query, description = "Comma-separated attributes to leave out"),
     ),
     responses((status = 200, description = "A page of Groups", content_type = "application/scim+json", body = crate::openapi::ListResponse)))]
-pub async fn groups_list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<ScimResponse> {
+pub async fn groups_list(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<ScimResponse> {
     let pairs = query_pairs(raw.as_deref())?;
-    let query = ListQuery::from_params(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), group_resource())?;
+    let query = ListQuery::from_params(
+        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        group_resource(),
+    )?;
     list(&state, &query).await
 }
 
 #[utoipa::path(post, path = "/scim/v2/Groups/.search", tag = "scim", request_body(content = crate::openapi::SearchRequest, content_type = "application/scim+json"),
     responses((status = 200, description = "A page of Groups", content_type = "application/scim+json", body = crate::openapi::ListResponse)))]
-pub async fn groups_search(State(state): State<AppState>, ScimJson(body): ScimJson) -> Result<ScimResponse> {
+pub async fn groups_search(
+    State(state): State<AppState>,
+    ScimJson(body): ScimJson,
+) -> Result<ScimResponse> {
     let query = ListQuery::from_search_body(&body, group_resource())?;
     list(&state, &query).await
 }
 
 async fn list(state: &AppState, query: &ListQuery) -> Result<ScimResponse> {
     let page = state.directory.list_groups(query).await?;
-    Ok(ScimResponse::ok(list_response(page.total, query.start_index, page.resources)))
+    Ok(ScimResponse::ok(list_response(
+        page.total,
+        query.start_index,
+        page.resources,
+    )))
 }
 
 #[utoipa::path(put, path = "/scim/v2/Groups/{id}", tag = "scim", params(("id" = String, Path, description = "The Group's id"), ("attributes" = Option<String>, Query, description = "Comma-separated attributes to return"),
@@ -137,16 +165,28 @@ pub async fn groups_patch(
 ) -> Result<Response> {
     let projection = projection(raw.as_deref())?;
     let ops = patch::parse_patch_request(&body)?;
-    let group = state.directory.patch_group(&id, &ops, precondition(&headers)).await?;
+    let group = state
+        .directory
+        .patch_group(&id, &ops, precondition(&headers))
+        .await?;
     if projection == Projection::default() {
         let mut response = StatusCode::NO_CONTENT.into_response();
         if let Ok(etag) = axum::http::HeaderValue::from_str(&group.meta.version.etag()) {
-            response.headers_mut().insert(axum::http::header::ETAG, etag);
+            response
+                .headers_mut()
+                .insert(axum::http::header::ETAG, etag);
         }
         return Ok(response);
     }
     let members = if projection.wants(group_resource(), "members") {
-        Some(state.directory.get_group(&id, true).await?.members.unwrap_or_default())
+        Some(
+            state
+                .directory
+                .get_group(&id, true)
+                .await?
+                .members
+                .unwrap_or_default(),
+        )
     } else {
         None
     };
@@ -162,6 +202,9 @@ pub async fn groups_delete(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode> {
-    state.directory.delete_group(&id, precondition(&headers)).await?;
+    state
+        .directory
+        .delete_group(&id, precondition(&headers))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -24,7 +24,10 @@ pub fn router() -> Router<AppState> {
                 .patch(users::users_patch)
                 .delete(users::users_delete),
         )
-        .route("/Groups", get(groups::groups_list).post(groups::groups_create))
+        .route(
+            "/Groups",
+            get(groups::groups_list).post(groups::groups_create),
+        )
         .route("/Groups/.search", post(groups::groups_search))
         .route(
             "/Groups/{id}",
@@ -36,7 +39,10 @@ pub fn router() -> Router<AppState> {
         .route("/.search", post(discovery::root_search))
         .route("/Bulk", post(bulk::bulk_post))
         .route("/Me", axum::routing::any(discovery::me_any))
-        .route("/ServiceProviderConfig", get(discovery::service_provider_config_get))
+        .route(
+            "/ServiceProviderConfig",
+            get(discovery::service_provider_config_get),
+        )
         .route("/ResourceTypes", get(discovery::resource_types_list))
         .route("/ResourceTypes/{name}", get(discovery::resource_types_get))
         .route("/Schemas", get(discovery::schemas_list))

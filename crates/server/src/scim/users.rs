@@ -6,7 +6,9 @@ use roster_scim::schema::user_resource;
 use roster_scim::{patch, resource};
 
 use super::query_pairs;
-use super::wire::{not_modified, not_modified_response, precondition, ScimErrorResponse, ScimJson, ScimResponse};
+use super::wire::{
+    not_modified, not_modified_response, precondition, ScimErrorResponse, ScimJson, ScimResponse,
+};
 use crate::directory::UserView;
 use crate::AppState;
 
@@ -25,9 +27,18 @@ fn projection(raw: Option<&str>) -> Result<Projection> {
     Ok(projection)
 }
 
-fn render(state: &AppState, view: &UserView, projection: &Projection, status: StatusCode) -> ScimResponse {
+fn render(
+    state: &AppState,
+    view: &UserView,
+    projection: &Projection,
+    status: StatusCode,
+) -> ScimResponse {
     let doc = resource::user_to_json(&view.user, &view.groups, state.directory.base_url());
-    ScimResponse::resource(status, projection.apply(user_resource(), doc), view.user.meta.version)
+    ScimResponse::resource(
+        status,
+        projection.apply(user_resource(), doc),
+        view.user.meta.version,
+    )
 }
 
 #[utoipa::path(post, path = "/scim/v2/Users", tag = "scim", params(("attributes" = Option<String>, Query, description = "Comma-separated attributes to return"),
@@ -75,22 +86,35 @@ pub async fn users_get(
         ("excludedAttributes" = Option<String>, Query, description = "Comma-separated attributes to leave out"),
     ),
     responses((status = 200, description = "A page of Users", content_type = "application/scim+json", body = crate::openapi::ListResponse)))]
-pub async fn users_list(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<ScimResponse> {
+pub async fn users_list(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<ScimResponse> {
     let pairs = query_pairs(raw.as_deref())?;
-    let query = ListQuery::from_params(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), user_resource())?;
+    let query = ListQuery::from_params(
+        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        user_resource(),
+    )?;
     list(&state, &query).await
 }
 
 #[utoipa::path(post, path = "/scim/v2/Users/.search", tag = "scim", request_body(content = crate::openapi::SearchRequest, content_type = "application/scim+json"),
     responses((status = 200, description = "A page of Users", content_type = "application/scim+json", body = crate::openapi::ListResponse)))]
-pub async fn users_search(State(state): State<AppState>, ScimJson(body): ScimJson) -> Result<ScimResponse> {
+pub async fn users_search(
+    State(state): State<AppState>,
+    ScimJson(body): ScimJson,
+) -> Result<ScimResponse> {
     let query = ListQuery::from_search_body(&body, user_resource())?;
     list(&state, &query).await
 }
 
 async fn list(state: &AppState, query: &ListQuery) -> Result<ScimResponse> {
     let page = state.directory.list_users(query).await?;
-    Ok(ScimResponse::ok(list_response(page.total, query.start_index, page.resources)))
+    Ok(ScimResponse::ok(list_response(
+        page.total,
+        query.start_index,
+        page.resources,
+    )))
 }
 
 #[utoipa::path(put, path = "/scim/v2/Users/{id}", tag = "scim", params(("id" = String, Path, description = "The User's id"), ("attributes" = Option<String>, Query, description = "Comma-separated attributes to return"),
@@ -123,10 +147,10 @@ pub(crate) fn check_body_id(body: &serde_json::Value, id: &str) -> Result<()> {
         .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("id")))
         .map(|(_, v)| v);
     match body_id {
-        Some(serde_json::Value::String(given)) if given != id => Err(roster_scim::ScimError::mutability(
-            "id is immutable and must match the resource's URL",
-        )
-        .into()),
+        Some(serde_json::Value::String(given)) if given != id => Err(
+            roster_scim::ScimError::mutability("id is immutable and must match the resource's URL")
+                .into(),
+        ),
         _ => Ok(()),
     }
 }
@@ -145,7 +169,10 @@ pub async fn users_patch(
 ) -> Result<ScimResponse> {
     let projection = projection(raw.as_deref())?;
     let ops = patch::parse_patch_request(&body)?;
-    let view = state.directory.patch_user(&id, &ops, precondition(&headers)).await?;
+    let view = state
+        .directory
+        .patch_user(&id, &ops, precondition(&headers))
+        .await?;
     Ok(render(&state, &view, &projection, StatusCode::OK))
 }
 
@@ -157,6 +184,9 @@ pub async fn users_delete(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode> {
-    state.directory.delete_user(&id, precondition(&headers)).await?;
+    state
+        .directory
+        .delete_user(&id, precondition(&headers))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

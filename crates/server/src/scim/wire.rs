@@ -25,7 +25,8 @@ impl From<ScimError> for ScimErrorResponse {
 
 impl IntoResponse for ScimErrorResponse {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, scim_headers(), self.0.to_json().to_string()).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
@@ -38,7 +39,10 @@ impl IntoResponse for ScimErrorResponse {
 }
 
 fn scim_headers() -> [(header::HeaderName, HeaderValue); 1] {
-    [(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_CONTENT_TYPE))]
+    [(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(SCIM_CONTENT_TYPE),
+    )]
 }
 
 /// A SCIM resource or message with a status and, for single resources, an ETag.
@@ -65,7 +69,9 @@ impl ScimResponse {
             status,
             body,
             etag: Some(version),
-            location: (status == StatusCode::CREATED).then_some(location).flatten(),
+            location: (status == StatusCode::CREATED)
+                .then_some(location)
+                .flatten(),
         }
     }
 }
@@ -96,7 +102,10 @@ impl<S: Send + Sync> FromRequest<S> for ScimJson {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if let Some(content_type) = req.headers().get(header::CONTENT_TYPE) {
             let ct = content_type.to_str().unwrap_or("").to_ascii_lowercase();
-            if !(ct.starts_with("application/scim+json") || ct.starts_with("application/json") || ct.contains("+json")) {
+            if !(ct.starts_with("application/scim+json")
+                || ct.starts_with("application/json")
+                || ct.contains("+json"))
+            {
                 return Err(ScimError::new(
                     415,
                     None,
@@ -112,8 +121,9 @@ impl<S: Send + Sync> FromRequest<S> for ScimJson {
                 ScimError::invalid_syntax(format!("could not read the request body: {rejection}"))
             }
         })?;
-        let value: Value = serde_json::from_slice(&bytes)
-            .map_err(|err| ScimError::invalid_syntax(format!("the body is not valid JSON: {err}")))?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|err| {
+            ScimError::invalid_syntax(format!("the body is not valid JSON: {err}"))
+        })?;
         Ok(ScimJson(value))
     }
 }
@@ -123,11 +133,7 @@ pub fn precondition(headers: &HeaderMap) -> Precondition {
     match headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
         None => Precondition::None,
         Some(raw) if raw.trim() == "*" => Precondition::Any,
-        Some(raw) => Precondition::IfMatch(
-            raw.split(',')
-                .filter_map(Version::from_etag)
-                .next(),
-        ),
+        Some(raw) => Precondition::IfMatch(raw.split(',').filter_map(Version::from_etag).next()),
     }
 }
 
@@ -137,7 +143,11 @@ pub fn not_modified(headers: &HeaderMap, current: Version) -> bool {
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|raw| {
-            raw.trim() == "*" || raw.split(',').filter_map(Version::from_etag).any(|v| v == current)
+            raw.trim() == "*"
+                || raw
+                    .split(',')
+                    .filter_map(Version::from_etag)
+                    .any(|v| v == current)
         })
 }
 

@@ -57,8 +57,18 @@ impl Reply {
     #[track_caller]
     pub fn assert_scim_error(&self, status: u16, scim_type: Option<&str>) {
         assert_eq!(self.status.as_u16(), status, "{:#}", self.body);
-        assert_eq!(self.body["schemas"], json!(["urn:ietf:params:scim:api:messages:2.0:Error"]), "{:#}", self.body);
-        assert_eq!(self.body["status"], json!(status.to_string()), "{:#}", self.body);
+        assert_eq!(
+            self.body["schemas"],
+            json!(["urn:ietf:params:scim:api:messages:2.0:Error"]),
+            "{:#}",
+            self.body
+        );
+        assert_eq!(
+            self.body["status"],
+            json!(status.to_string()),
+            "{:#}",
+            self.body
+        );
         match scim_type {
             Some(t) => assert_eq!(self.body["scimType"], json!(t), "{:#}", self.body),
             None => assert!(self.body.get("scimType").is_none(), "{:#}", self.body),
@@ -93,10 +103,15 @@ impl TestApp {
             max_bulk_operations: 50,
             ..Config::default()
         };
-        let app = Application::build(config, store.clone(), Arc::new(SystemClock)).await.unwrap();
+        let app = Application::build(config, store.clone(), Arc::new(SystemClock))
+            .await
+            .unwrap();
         let base = app.base_url().to_string();
         tokio::spawn(app.run_until_stopped(std::future::pending()));
-        let name = format!("test-idp-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let name = format!(
+            "test-idp-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
         let token = create_token(&*store, &name, TokenScope::Scim).await;
         TestApp {
             scim: format!("{base}/scim/v2"),
@@ -113,7 +128,13 @@ impl TestApp {
         self.scim_with(method, path, body, &[]).await
     }
 
-    pub async fn scim_with(&self, method: Method, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Reply {
+    pub async fn scim_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut req = self
             .client
             .request(method, format!("{}{path}", self.scim))
@@ -185,10 +206,18 @@ pub async fn to_reply(resp: reqwest::Response) -> Reply {
     } else {
         serde_json::from_str(&text).unwrap_or(Value::String(text))
     };
-    Reply { status, body, headers }
+    Reply {
+        status,
+        body,
+        headers,
+    }
 }
 
-pub async fn create_token(store: &dyn roster_store::Store, name: &str, scope: TokenScope) -> String {
+pub async fn create_token(
+    store: &dyn roster_store::Store,
+    name: &str,
+    scope: TokenScope,
+) -> String {
     let secret = TokenSecret::generate(&mut rand::thread_rng());
     store
         .insert_token(&ApiToken {
@@ -223,7 +252,13 @@ pub async fn fresh_postgres_database() -> Option<String> {
         }
     };
     let name = format!("roster_it_{}", uuid::Uuid::new_v4().simple());
-    admin.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
-    let base = url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(url.clone());
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    let base = url
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .unwrap_or(url.clone());
     Some(format!("{base}/{name}"))
 }

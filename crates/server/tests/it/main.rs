@@ -2,8 +2,8 @@
 //! driven over HTTP. One test binary (modules below) to keep linking cheap.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod helpers;
 mod fuzz;
+mod helpers;
 mod idp_corpus;
 mod large_groups;
 mod postgres;

@@ -25,7 +25,10 @@ async fn two_replicas_on_one_postgres_database_serve_the_same_directory() {
         .patch(&format!("/Users/{alice}"), json!({"schemas": [PATCH], "Operations": [{"op": "Replace", "path": "active", "value": "False"}]}))
         .await;
     assert_eq!(deactivated.body["active"], false);
-    assert_eq!(first.get(&format!("/Users/{alice}")).await.body["active"], false);
+    assert_eq!(
+        first.get(&format!("/Users/{alice}")).await.body["active"],
+        false
+    );
 
     // Uniqueness holds across replicas.
     second
@@ -50,7 +53,13 @@ async fn two_replicas_on_one_postgres_database_serve_the_same_directory() {
 
     // Tokens live in the database: each replica accepts the other's.
     let reply = crate::to_reply(
-        second.client.get(format!("{}/Users", second.scim)).bearer_auth(&first.token).send().await.unwrap(),
+        second
+            .client
+            .get(format!("{}/Users", second.scim))
+            .bearer_auth(&first.token)
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!(reply.status, StatusCode::OK);

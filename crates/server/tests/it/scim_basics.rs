@@ -11,7 +11,12 @@ const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 #[tokio::test]
 async fn requests_without_a_valid_token_get_a_scim_401() {
     let app = TestApp::spawn().await;
-    for auth in [None, Some("Bearer nope"), Some("Basic abc"), Some("Bearer ")] {
+    for auth in [
+        None,
+        Some("Bearer nope"),
+        Some("Basic abc"),
+        Some("Bearer "),
+    ] {
         let mut req = app.client.get(format!("{}/Users", app.scim));
         if let Some(a) = auth {
             req = req.header("authorization", a);
@@ -25,9 +30,19 @@ async fn requests_without_a_valid_token_get_a_scim_401() {
 #[tokio::test]
 async fn a_catalog_feed_token_cannot_call_scim() {
     let app = TestApp::spawn().await;
-    let feed = crate::create_token(&*app.store, "backstage", roster_domain::TokenScope::CatalogFeed).await;
+    let feed = crate::create_token(
+        &*app.store,
+        "backstage",
+        roster_domain::TokenScope::CatalogFeed,
+    )
+    .await;
     let reply = crate::to_reply(
-        app.client.get(format!("{}/Users", app.scim)).bearer_auth(feed).send().await.unwrap(),
+        app.client
+            .get(format!("{}/Users", app.scim))
+            .bearer_auth(feed)
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     reply.assert_scim_error(403, None);
@@ -50,8 +65,14 @@ async fn user_lifecycle_create_read_replace_deactivate_delete() {
     assert_eq!(created.body["userName"], "Jane.Doe@example.com");
     assert!(created.body.get("password").is_none());
     assert_eq!(created.body["meta"]["resourceType"], "User");
-    assert_eq!(created.body["meta"]["location"], format!("{}/Users/{id}", app.scim));
-    assert_eq!(created.headers["location"], format!("{}/Users/{id}", app.scim).as_str());
+    assert_eq!(
+        created.body["meta"]["location"],
+        format!("{}/Users/{id}", app.scim)
+    );
+    assert_eq!(
+        created.headers["location"],
+        format!("{}/Users/{id}", app.scim).as_str()
+    );
     assert_eq!(created.etag(), "W/\"1\"");
     assert_eq!(created.headers["content-type"], "application/scim+json");
 
@@ -74,28 +95,42 @@ async fn user_lifecycle_create_read_replace_deactivate_delete() {
     assert_eq!(deactivated.status, StatusCode::OK, "{:#}", deactivated.body);
     assert_eq!(deactivated.body["active"], false);
     // Deactivated users stay readable and findable.
-    let found = app.get("/Users?filter=userName%20eq%20%22jane.doe@example.com%22").await;
+    let found = app
+        .get("/Users?filter=userName%20eq%20%22jane.doe@example.com%22")
+        .await;
     assert_eq!(found.body["totalResults"], 1);
     assert_eq!(found.body["Resources"][0]["active"], false);
 
     let deleted = app.delete(&format!("/Users/{id}")).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
-    app.get(&format!("/Users/{id}")).await.assert_scim_error(404, None);
-    app.delete(&format!("/Users/{id}")).await.assert_scim_error(404, None);
+    app.get(&format!("/Users/{id}"))
+        .await
+        .assert_scim_error(404, None);
+    app.delete(&format!("/Users/{id}"))
+        .await
+        .assert_scim_error(404, None);
 }
 
 #[tokio::test]
 async fn user_names_are_unique_case_insensitively() {
     let app = TestApp::spawn().await;
     app.create_user("alice@example.com").await;
-    let dup = app.post("/Users", json!({"schemas": [USER], "userName": "ALICE@example.com"})).await;
+    let dup = app
+        .post(
+            "/Users",
+            json!({"schemas": [USER], "userName": "ALICE@example.com"}),
+        )
+        .await;
     dup.assert_scim_error(409, Some("uniqueness"));
     let other = app.create_user("bob@example.com").await;
     let rename = app
         .patch(&format!("/Users/{other}"), json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "userName", "value": "Alice@Example.com"}]}))
         .await;
     rename.assert_scim_error(409, Some("uniqueness"));
-    assert_eq!(app.get(&format!("/Users/{other}")).await.body["userName"], "bob@example.com");
+    assert_eq!(
+        app.get(&format!("/Users/{other}")).await.body["userName"],
+        "bob@example.com"
+    );
 }
 
 #[tokio::test]
@@ -104,7 +139,14 @@ async fn etags_give_304_and_412() {
     let id = app.create_user("etag@example.com").await;
     let read = app.get(&format!("/Users/{id}")).await;
     let etag = read.etag();
-    let cached = app.scim_with(Method::GET, &format!("/Users/{id}"), None, &[("if-none-match", &etag)]).await;
+    let cached = app
+        .scim_with(
+            Method::GET,
+            &format!("/Users/{id}"),
+            None,
+            &[("if-none-match", &etag)],
+        )
+        .await;
     assert_eq!(cached.status, StatusCode::NOT_MODIFIED);
     let stale = app
         .scim_with(
@@ -125,7 +167,14 @@ async fn etags_give_304_and_412() {
         .await;
     assert_eq!(fresh.status, StatusCode::OK, "{:#}", fresh.body);
     assert_ne!(fresh.etag(), etag);
-    let again = app.scim_with(Method::GET, &format!("/Users/{id}"), None, &[("if-none-match", &etag)]).await;
+    let again = app
+        .scim_with(
+            Method::GET,
+            &format!("/Users/{id}"),
+            None,
+            &[("if-none-match", &etag)],
+        )
+        .await;
     assert_eq!(again.status, StatusCode::OK);
 }
 
@@ -147,7 +196,9 @@ async fn filters_paging_and_projection() {
     assert_eq!(page.body["itemsPerPage"], 10);
     assert_eq!(page.body["Resources"][0]["userName"], "user10@example.com");
 
-    let filtered = app.get("/Users?filter=title%20eq%20%22engineer%22%20and%20userName%20sw%20%22user1%22").await;
+    let filtered = app
+        .get("/Users?filter=title%20eq%20%22engineer%22%20and%20userName%20sw%20%22user1%22")
+        .await;
     assert_eq!(filtered.body["totalResults"], 5, "{:#}", filtered.body);
 
     let value_path = app
@@ -160,15 +211,28 @@ async fn filters_paging_and_projection() {
     assert_eq!(none.body["totalResults"], 0);
     assert_eq!(none.body["Resources"], json!([]));
 
-    let sorted = app.get("/Users?sortBy=userName&sortOrder=descending&count=1").await;
-    assert_eq!(sorted.body["Resources"][0]["userName"], "user24@example.com");
+    let sorted = app
+        .get("/Users?sortBy=userName&sortOrder=descending&count=1")
+        .await;
+    assert_eq!(
+        sorted.body["Resources"][0]["userName"],
+        "user24@example.com"
+    );
 
     let projected = app.get("/Users?attributes=userName&count=1").await;
-    let keys: Vec<&String> = projected.body["Resources"][0].as_object().unwrap().keys().collect();
+    let keys: Vec<&String> = projected.body["Resources"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
     assert_eq!(keys, ["schemas", "id", "userName"]);
 
-    app.get("/Users?filter=userName%20eq").await.assert_scim_error(400, Some("invalidFilter"));
-    app.get("/Users?filter=nosuch%20eq%20%22x%22").await.assert_scim_error(400, Some("invalidFilter"));
+    app.get("/Users?filter=userName%20eq")
+        .await
+        .assert_scim_error(400, Some("invalidFilter"));
+    app.get("/Users?filter=nosuch%20eq%20%22x%22")
+        .await
+        .assert_scim_error(400, Some("invalidFilter"));
 
     let searched = app
         .post("/Users/.search", json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "title eq \"Manager\"", "count": 3}))
@@ -188,8 +252,13 @@ async fn groups_members_and_entra_excluded_members() {
     let with_members = app.get(&format!("/Groups/{group}")).await;
     assert_eq!(with_members.body["members"][0]["value"], alice.as_str());
     assert_eq!(with_members.body["members"][0]["type"], "User");
-    assert_eq!(with_members.body["members"][0]["$ref"], format!("{}/Users/{alice}", app.scim).as_str());
-    let without = app.get(&format!("/Groups/{group}?excludedAttributes=members")).await;
+    assert_eq!(
+        with_members.body["members"][0]["$ref"],
+        format!("{}/Users/{alice}", app.scim).as_str()
+    );
+    let without = app
+        .get(&format!("/Groups/{group}?excludedAttributes=members"))
+        .await;
     assert!(without.body.get("members").is_none());
     assert_eq!(without.body["displayName"], "Payments Core");
 
@@ -211,7 +280,10 @@ async fn groups_members_and_entra_excluded_members() {
         .patch(&format!("/Groups/{group}"), json!({"schemas": [PATCH], "Operations": [{"op": "remove", "path": format!("members[value eq \"{bob}\"]")}]}))
         .await;
     assert_eq!(okta.status, StatusCode::NO_CONTENT, "{:#}", okta.body);
-    assert_eq!(app.get(&format!("/Groups/{group}")).await.body["members"], json!([]));
+    assert_eq!(
+        app.get(&format!("/Groups/{group}")).await.body["members"],
+        json!([])
+    );
 
     // A member that does not exist is a 400 and changes nothing.
     let before = app.snapshot().await;
@@ -223,7 +295,9 @@ async fn groups_members_and_entra_excluded_members() {
     .assert_scim_error(400, Some("invalidValue"));
     assert_eq!(app.snapshot().await, before);
 
-    let filter = app.get("/Groups?excludedAttributes=members&filter=displayName%20eq%20%22payments%20core%22").await;
+    let filter = app
+        .get("/Groups?excludedAttributes=members&filter=displayName%20eq%20%22payments%20core%22")
+        .await;
     assert_eq!(filter.body["totalResults"], 1);
     assert!(filter.body["Resources"][0].get("members").is_none());
 
@@ -238,7 +312,10 @@ async fn deleting_a_user_removes_its_memberships() {
     let alice = app.create_user("alice@example.com").await;
     let group = app.create_group("Team", &[&alice]).await;
     let before = app.get(&format!("/Groups/{group}")).await;
-    assert_eq!(app.delete(&format!("/Users/{alice}")).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.delete(&format!("/Users/{alice}")).await.status,
+        StatusCode::NO_CONTENT
+    );
     let after = app.get(&format!("/Groups/{group}")).await;
     assert_eq!(after.body["members"], json!([]));
     assert_ne!(after.etag(), before.etag());
@@ -256,12 +333,17 @@ async fn discovery_describes_what_is_supported() {
     let types = app.get("/ResourceTypes").await;
     assert_eq!(types.body["totalResults"], 2);
     let user_type = app.get("/ResourceTypes/User").await;
-    assert_eq!(user_type.body["schemaExtensions"][0]["schema"], "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User");
+    assert_eq!(
+        user_type.body["schemaExtensions"][0]["schema"],
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    );
     let schemas = app.get("/Schemas").await;
     assert_eq!(schemas.body["totalResults"], 3);
     let user_schema = app.get(&format!("/Schemas/{USER}")).await;
     assert_eq!(user_schema.body["attributes"][0]["name"], "userName");
-    app.get("/Schemas?filter=id%20eq%20%22x%22").await.assert_scim_error(403, None);
+    app.get("/Schemas?filter=id%20eq%20%22x%22")
+        .await
+        .assert_scim_error(403, None);
     app.get("/Me").await.assert_scim_error(501, None);
 }
 
@@ -290,7 +372,11 @@ async fn bulk_with_bulk_id_references_and_fail_on_errors() {
     let group_location = by_id("g")["location"].as_str().unwrap().to_string();
     let group_id = group_location.rsplit('/').next().unwrap();
     let group = app.get(&format!("/Groups/{group_id}")).await;
-    let alice = app.get("/Users?filter=userName%20eq%20%22alice%22").await.body["Resources"][0]["id"].clone();
+    let alice = app
+        .get("/Users?filter=userName%20eq%20%22alice%22")
+        .await
+        .body["Resources"][0]["id"]
+        .clone();
     assert_eq!(group.body["members"][0]["value"], alice);
 
     let stopped = app
@@ -304,7 +390,12 @@ async fn bulk_with_bulk_id_references_and_fail_on_errors() {
         )
         .await;
     assert_eq!(stopped.body["Operations"].as_array().unwrap().len(), 1);
-    assert_eq!(app.get("/Users?filter=userName%20eq%20%22never%22").await.body["totalResults"], 0);
+    assert_eq!(
+        app.get("/Users?filter=userName%20eq%20%22never%22")
+            .await
+            .body["totalResults"],
+        0
+    );
 }
 
 #[tokio::test]
@@ -313,13 +404,55 @@ async fn malformed_bodies_get_scim_errors_and_change_nothing() {
     let id = app.create_user("stable@example.com").await;
     let before = app.snapshot().await;
     for (method, path, body, status, scim_type) in [
-        (Method::POST, "/Users".to_string(), "{not json", 400, Some("invalidSyntax")),
-        (Method::POST, "/Users".to_string(), "[]", 400, Some("invalidSyntax")),
-        (Method::POST, "/Users".to_string(), "{\"userName\": 5}", 400, Some("invalidValue")),
-        (Method::PATCH, format!("/Users/{id}"), "{\"Operations\": []}", 400, Some("invalidSyntax")),
-        (Method::PUT, format!("/Users/{id}"), "{\"userName\": null}", 400, Some("invalidValue")),
-        (Method::PUT, format!("/Users/{id}"), "{\"id\": \"other\", \"userName\": \"x\"}", 400, Some("mutability")),
-        (Method::POST, "/Groups".to_string(), "{\"displayName\": \"\"}", 400, Some("invalidValue")),
+        (
+            Method::POST,
+            "/Users".to_string(),
+            "{not json",
+            400,
+            Some("invalidSyntax"),
+        ),
+        (
+            Method::POST,
+            "/Users".to_string(),
+            "[]",
+            400,
+            Some("invalidSyntax"),
+        ),
+        (
+            Method::POST,
+            "/Users".to_string(),
+            "{\"userName\": 5}",
+            400,
+            Some("invalidValue"),
+        ),
+        (
+            Method::PATCH,
+            format!("/Users/{id}"),
+            "{\"Operations\": []}",
+            400,
+            Some("invalidSyntax"),
+        ),
+        (
+            Method::PUT,
+            format!("/Users/{id}"),
+            "{\"userName\": null}",
+            400,
+            Some("invalidValue"),
+        ),
+        (
+            Method::PUT,
+            format!("/Users/{id}"),
+            "{\"id\": \"other\", \"userName\": \"x\"}",
+            400,
+            Some("mutability"),
+        ),
+        (
+            Method::POST,
+            "/Groups".to_string(),
+            "{\"displayName\": \"\"}",
+            400,
+            Some("invalidValue"),
+        ),
     ] {
         let reply = crate::to_reply(
             app.client
@@ -343,13 +476,31 @@ async fn malformed_bodies_get_scim_errors_and_change_nothing() {
 #[tokio::test]
 async fn operational_endpoints_answer() {
     let app = TestApp::spawn().await;
-    let health = app.client.get(format!("{}/healthz", app.base)).send().await.unwrap();
+    let health = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), StatusCode::OK);
-    let ready = app.client.get(format!("{}/readyz", app.base)).send().await.unwrap();
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
     assert!(ready.headers().get("x-request-id").is_some());
     app.get("/Users").await;
-    let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("roster_http_requests_total"), "{metrics}");
 }
 
@@ -362,7 +513,12 @@ async fn root_search_covers_users_and_groups() {
     let all = search(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "attributes": ["id"]})).await;
     assert_eq!(all.status, StatusCode::OK, "{:#}", all.body);
     assert_eq!(all.body["totalResults"], 2);
-    let ids: Vec<&str> = all.body["Resources"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = all.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, [alice.as_str(), group.as_str()]);
     // A filter on a user-only attribute leaves groups out.
     let users = search(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "userName sw \"ali\""})).await;
