@@ -16,16 +16,7 @@ use crate::AppState;
 type Result<T> = std::result::Result<T, ScimErrorResponse>;
 
 fn projection(raw: Option<&str>) -> Result<Projection> {
-    let pairs = query_pairs(raw)?;
-    let find = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    };
-    let projection = Projection::from_params(find("attributes"), find("excludedAttributes"));
-    projection.validate(group_resource())?;
-    Ok(projection)
+    Ok(super::projection(raw, group_resource())?)
 }
 
 fn render(

@@ -59,6 +59,25 @@ async fn scim_method_not_allowed() -> ScimErrorResponse {
     ScimError::new(405, None, "method not allowed on this endpoint").into()
 }
 
+/// Reads `attributes`/`excludedAttributes` from a query string and checks
+/// them against the resource's schema.
+pub(crate) fn projection(
+    raw: Option<&str>,
+    schema: &roster_scim::schema::ResourceSchema,
+) -> Result<roster_scim::query::Projection, ScimError> {
+    let pairs = query_pairs(raw)?;
+    let find = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let projection =
+        roster_scim::query::Projection::from_params(find("attributes"), find("excludedAttributes"));
+    projection.validate(schema)?;
+    Ok(projection)
+}
+
 /// Parses a raw query string into pairs; malformed encoding is a SCIM error.
 pub(crate) fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ScimError> {
     match raw {
