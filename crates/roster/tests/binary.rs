@@ -324,3 +324,32 @@ fn serve_logs_its_url_and_answers_readyz() {
     assert!(log.contains("roster listening on"), "{log}");
     assert!(dir.0.join("roster.db").exists());
 }
+
+/// SIGTERM lets in-flight work finish and exits cleanly.
+#[test]
+fn sigterm_shuts_down_gracefully() {
+    let dir = TempDir::new();
+    let mut server = Server::start(&dir.0);
+    let pid = server.child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "roster did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status:?}");
+    // The log reader thread may trail the exit slightly.
+    std::thread::sleep(Duration::from_millis(100));
+    let log = server.log.lock().unwrap().join("\n");
+    assert!(
+        log.contains("shutting down") && log.contains("roster stopped"),
+        "{log}"
+    );
+}

@@ -176,30 +176,35 @@ impl Directory {
         let groups = self.store.groups_of_users(ids).await.map_err(store_error)?;
         Ok(groups
             .into_iter()
-            .map(|(id, refs)| {
-                let list = refs
-                    .into_iter()
-                    .map(|g| UserGroup {
-                        id: g.id.to_string(),
-                        display: g.display_name,
-                    })
-                    .collect();
-                (id, list)
-            })
+            .map(|(id, refs)| (id, user_groups(refs)))
             .collect())
     }
 
+    /// A user and, in the same round trip, its direct groups.
+    async fn load_user_view(&self, id: &str) -> Result<UserView, ScimError> {
+        let user_id: UserId = id.parse().map_err(|_| user_not_found(id))?;
+        let (user, groups) = self
+            .store
+            .find_users_with_groups(&UserQuery::ByIds(vec![user_id]))
+            .await
+            .map_err(store_error)?
+            .pop()
+            .ok_or_else(|| user_not_found(id))?;
+        Ok(UserView {
+            user,
+            groups: user_groups(groups),
+        })
+    }
+
     pub async fn get_user(&self, id: &str, with_groups: bool) -> Result<UserView, ScimError> {
+        if with_groups {
+            return self.load_user_view(id).await;
+        }
         let user = self.load_user(id).await?;
-        let groups = if with_groups {
-            self.groups_of(&[user.id])
-                .await?
-                .remove(&user.id)
-                .unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        Ok(UserView { user, groups })
+        Ok(UserView {
+            user,
+            groups: Vec::new(),
+        })
     }
 
     /// Writes a new version of a user computed from the current one by
@@ -211,12 +216,20 @@ impl Directory {
         change: impl Fn(&User) -> Result<UserAttributes, ScimError>,
     ) -> Result<UserView, ScimError> {
         for _ in 0..MAX_WRITE_ATTEMPTS {
-            let current = self.load_user(id).await?;
+            // A user write does not change group memberships, so the groups
+            // read here are the ones to answer with.
+            let UserView {
+                user: current,
+                groups,
+            } = self.load_user_view(id).await?;
             precondition.check(current.meta.version)?;
             let attributes = change(&current)?;
             if attributes.identical(&current.attributes) {
                 // Nothing changed: keep the version, as IdPs re-send state.
-                return self.with_groups(current).await;
+                return Ok(UserView {
+                    user: current,
+                    groups,
+                });
             }
             let updated = User {
                 id: current.id,
@@ -224,7 +237,12 @@ impl Directory {
                 attributes,
             };
             match self.store.update_user(&updated, current.meta.version).await {
-                Ok(()) => return self.with_groups(updated).await,
+                Ok(()) => {
+                    return Ok(UserView {
+                        user: updated,
+                        groups,
+                    })
+                }
                 Err(StoreError::VersionMismatch { .. }) if precondition.allows_retry() => continue,
                 Err(StoreError::NotFound) => return Err(user_not_found(id)),
                 Err(err) => return Err(store_error(err)),
@@ -235,15 +253,6 @@ impl Directory {
             None,
             "the user is being changed concurrently; retry",
         ))
-    }
-
-    async fn with_groups(&self, user: User) -> Result<UserView, ScimError> {
-        let groups = self
-            .groups_of(&[user.id])
-            .await?
-            .remove(&user.id)
-            .unwrap_or_default();
-        Ok(UserView { user, groups })
     }
 
     pub async fn replace_user(
@@ -347,11 +356,6 @@ impl Directory {
                 limit: None,
             },
         };
-        let users = self
-            .store
-            .find_users(&candidates_query)
-            .await
-            .map_err(store_error)?;
         let needs_groups_to_filter = query
             .filter
             .as_ref()
@@ -360,33 +364,42 @@ impl Directory {
                 .sort_by
                 .as_deref()
                 .is_some_and(|s| s.to_ascii_lowercase().starts_with("groups"));
-        let groups = if needs_groups_to_filter {
-            self.groups_of(&users.iter().map(|u| u.id).collect::<Vec<_>>())
-                .await?
+        // Groups come with the candidates when the filter needs them, or
+        // when an index narrowed the candidates to a few (the SCIM lookup
+        // IdPs make before every create); after a full scan they are
+        // loaded for the returned page only.
+        let indexed = !matches!(candidates_query, UserQuery::All { .. });
+        let groups_loaded = needs_groups_to_filter || (indexed && wants_groups);
+        let candidates: Vec<(User, Vec<UserGroup>)> = if groups_loaded {
+            self.store
+                .find_users_with_groups(&candidates_query)
+                .await
+                .map_err(store_error)?
+                .into_iter()
+                .map(|(u, g)| (u, user_groups(g)))
+                .collect()
         } else {
-            HashMap::new()
+            self.store
+                .find_users(&candidates_query)
+                .await
+                .map_err(store_error)?
+                .into_iter()
+                .map(|u| (u, Vec::new()))
+                .collect()
         };
-        let mut docs: Vec<(usize, Value)> = Vec::new();
-        for (index, user) in users.iter().enumerate() {
-            let g = groups.get(&user.id).map(Vec::as_slice).unwrap_or(&[]);
-            let doc = resource::user_to_json(user, g, &self.base_url);
-            if query
-                .filter
-                .as_ref()
-                .is_none_or(|f| f.matches(&doc, schema))
-            {
-                docs.push((index, doc));
-            }
-        }
-        let mut matched: Vec<Value> = docs.into_iter().map(|(_, d)| d).collect();
+        let mut matched: Vec<Value> = candidates
+            .iter()
+            .map(|(user, groups)| resource::user_to_json(user, groups, &self.base_url))
+            .filter(|doc| query.filter.as_ref().is_none_or(|f| f.matches(doc, schema)))
+            .collect();
         if let Some(sort_by) = &query.sort_by {
             sort_documents(&mut matched, schema, sort_by, query.descending);
         }
         let total = matched.len() as u64;
         let (start, end) = page_bounds(query, matched.len());
         let page: Vec<Value> = matched.drain(start..end).collect();
-        // Fill in groups for the page if they were not loaded for filtering.
-        let resources = if wants_groups && !needs_groups_to_filter {
+        // Fill in groups for the page if they were not loaded with it.
+        let resources = if wants_groups && !groups_loaded {
             let ids: Vec<UserId> = page
                 .iter()
                 .filter_map(|d| d["id"].as_str()?.parse().ok())
@@ -787,6 +800,15 @@ impl Directory {
         let resources = docs.drain(start..end).collect();
         Ok((reference, Page { total, resources }))
     }
+}
+
+fn user_groups(refs: Vec<roster_store::GroupRef>) -> Vec<UserGroup> {
+    refs.into_iter()
+        .map(|g| UserGroup {
+            id: g.id.to_string(),
+            display: g.display_name,
+        })
+        .collect()
 }
 
 fn convert_members(values: &[patch::MemberValue]) -> Result<Vec<MemberValue>, ScimError> {

@@ -127,6 +127,24 @@ pub trait Store: Send + Sync + 'static {
     /// group it left. Returns whether it existed.
     async fn delete_user(&self, id: UserId, now: OffsetDateTime) -> StoreResult<bool>;
     async fn find_users(&self, query: &UserQuery) -> StoreResult<Vec<User>>;
+    /// Users selected by `query`, each with the groups it belongs to
+    /// directly: what a SCIM read returns. Backends answer it in one round
+    /// trip where they can; the default asks twice.
+    async fn find_users_with_groups(
+        &self,
+        query: &UserQuery,
+    ) -> StoreResult<Vec<(User, Vec<GroupRef>)>> {
+        let users = self.find_users(query).await?;
+        let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
+        let mut groups = self.groups_of_users(&ids).await?;
+        Ok(users
+            .into_iter()
+            .map(|u| {
+                let g = groups.remove(&u.id).unwrap_or_default();
+                (u, g)
+            })
+            .collect())
+    }
     async fn count_users(&self) -> StoreResult<u64>;
     /// The groups each of `ids` belongs to directly, in group creation
     /// order. Every id in `ids` has an entry (empty if it is in no group).

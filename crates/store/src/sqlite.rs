@@ -58,6 +58,46 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
+    /// The rows of the users `query` selects, with `columns`.
+    async fn user_rows(&self, query: &UserQuery, columns: &str) -> StoreResult<Vec<SqliteRow>> {
+        let rows = match query {
+            UserQuery::All { offset, limit } => {
+                let (limit, offset) = page(*offset, *limit);
+                sqlx::query(&users_sql(columns, "ORDER BY seq LIMIT ?1 OFFSET ?2"))
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&self.readers)
+                    .await
+            }
+            UserQuery::ByUserName(name) => {
+                sqlx::query(&users_sql(columns, "WHERE user_name_folded = ?1"))
+                    .bind(UserName::fold(name))
+                    .fetch_all(&self.readers)
+                    .await
+            }
+            UserQuery::ByExternalId(external_id) => {
+                sqlx::query(&users_sql(columns, "WHERE external_id = ?1 ORDER BY seq"))
+                    .bind(external_id)
+                    .fetch_all(&self.readers)
+                    .await
+            }
+            UserQuery::ByIds(ids) => {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                sqlx::query(&users_sql(
+                    columns,
+                    "WHERE id IN (SELECT unhex(value) FROM json_each(?1)) ORDER BY seq",
+                ))
+                .bind(id_list(ids.iter().map(UserId::as_uuid)))
+                .fetch_all(&self.readers)
+                .await
+            }
+        }
+        .map_err(StoreError::backend)?;
+        Ok(rows)
+    }
+
     /// Opens (creating if needed) the database at `path`, runs pending
     /// migrations and starts the writer task on the current Tokio runtime.
     ///
@@ -345,7 +385,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_user(&self, id: UserId) -> StoreResult<Option<User>> {
-        sqlx::query(&users_sql("WHERE id = ?1"))
+        sqlx::query(&users_sql(USER_COLUMNS, "WHERE id = ?1"))
             .bind(id.as_uuid().as_bytes().as_slice())
             .fetch_optional(&self.readers)
             .await
@@ -371,41 +411,25 @@ impl Store for SqliteStore {
     }
 
     async fn find_users(&self, query: &UserQuery) -> StoreResult<Vec<User>> {
-        let rows = match query {
-            UserQuery::All { offset, limit } => {
-                let (limit, offset) = page(*offset, *limit);
-                sqlx::query(&users_sql("ORDER BY seq LIMIT ?1 OFFSET ?2"))
-                    .bind(limit)
-                    .bind(offset)
-                    .fetch_all(&self.readers)
-                    .await
-            }
-            UserQuery::ByUserName(name) => {
-                sqlx::query(&users_sql("WHERE user_name_folded = ?1"))
-                    .bind(UserName::fold(name))
-                    .fetch_all(&self.readers)
-                    .await
-            }
-            UserQuery::ByExternalId(external_id) => {
-                sqlx::query(&users_sql("WHERE external_id = ?1 ORDER BY seq"))
-                    .bind(external_id)
-                    .fetch_all(&self.readers)
-                    .await
-            }
-            UserQuery::ByIds(ids) => {
-                if ids.is_empty() {
-                    return Ok(Vec::new());
-                }
-                sqlx::query(&users_sql(
-                    "WHERE id IN (SELECT unhex(value) FROM json_each(?1)) ORDER BY seq",
-                ))
-                .bind(id_list(ids.iter().map(UserId::as_uuid)))
-                .fetch_all(&self.readers)
-                .await
-            }
-        }
-        .map_err(StoreError::backend)?;
+        let rows = self.user_rows(query, USER_COLUMNS).await?;
         rows.iter().map(user_from_row).collect()
+    }
+
+    async fn find_users_with_groups(
+        &self,
+        query: &UserQuery,
+    ) -> StoreResult<Vec<(User, Vec<GroupRef>)>> {
+        // One query instead of two: each round trip through the driver's
+        // connection thread costs more than the lookup itself.
+        let columns = format!("{USER_COLUMNS}, {USER_GROUPS_COLUMN}");
+        let rows = self.user_rows(query, &columns).await?;
+        rows.iter()
+            .map(|row| {
+                let user = user_from_row(row)?;
+                let groups: &str = row.try_get(5).map_err(StoreError::backend)?;
+                Ok((user, group_refs_from_json(groups)?))
+            })
+            .collect()
     }
 
     async fn count_users(&self) -> StoreResult<u64> {
@@ -634,8 +658,31 @@ impl Store for SqliteStore {
 }
 
 /// `SELECT` of the user columns [`user_from_row`] reads, then `tail`.
-fn users_sql(tail: &str) -> String {
-    format!("SELECT {USER_COLUMNS} FROM users {tail}")
+fn users_sql(columns: &str, tail: &str) -> String {
+    format!("SELECT {columns} FROM users {tail}")
+}
+
+/// A user's direct groups as a JSON array of `[hex id, display]`, in group
+/// creation order.
+const USER_GROUPS_COLUMN: &str =
+    "(SELECT json_group_array(json_array(lower(hex(x.id)), x.display)) \
+     FROM (SELECT g.id, g.display FROM group_members gm JOIN groups g ON g.id = gm.group_id \
+           WHERE gm.member_kind = 0 AND gm.member_id = users.id ORDER BY g.seq) x)";
+
+fn group_refs_from_json(raw: &str) -> StoreResult<Vec<GroupRef>> {
+    let pairs: Vec<(String, String)> = serde_json::from_str(raw)
+        .map_err(|err| StoreError::Backend(format!("group list is invalid: {err}")))?;
+    pairs
+        .into_iter()
+        .map(|(id, display_name)| {
+            let id = Uuid::parse_str(&id)
+                .map_err(|err| StoreError::Backend(format!("stored group id is invalid: {err}")))?;
+            Ok(GroupRef {
+                id: GroupId::from_uuid(id),
+                display_name,
+            })
+        })
+        .collect()
 }
 
 /// `SELECT` of the group columns [`group_from_row`] reads, then `tail`.

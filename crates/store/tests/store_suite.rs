@@ -819,6 +819,58 @@ async fn groups_of_users_lists_direct_groups(cx: Ctx) {
     assert_eq!(as_user[&UserId::from_uuid(g1.id.as_uuid())], vec![]);
 }
 
+async fn users_come_with_their_groups_in_one_call(cx: Ctx) {
+    let store = &*cx.store;
+    let [u, v] = <[User; 2]>::try_from(insert_users(store, &["u", "V"]).await).unwrap();
+    let g1 = group("One");
+    let g2 = group("Two");
+    store
+        .insert_group(&g1, &[m_user(&u), m_user(&v)])
+        .await
+        .unwrap();
+    store.insert_group(&g2, &[m_user(&u)]).await.unwrap();
+    let names = |pairs: &[(User, Vec<GroupRef>)]| -> Vec<(String, Vec<String>)> {
+        pairs
+            .iter()
+            .map(|(user, groups)| {
+                (
+                    user.attributes.user_name.to_string(),
+                    groups.iter().map(|g| g.display_name.clone()).collect(),
+                )
+            })
+            .collect()
+    };
+    let all = store
+        .find_users_with_groups(&UserQuery::All {
+            offset: 0,
+            limit: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        names(&all),
+        vec![
+            ("u".to_string(), vec!["One".to_string(), "Two".to_string()]),
+            ("V".to_string(), vec!["One".to_string()]),
+        ]
+    );
+    assert_eq!(all[0].0, u);
+    assert_eq!(all[0].1[0].id, g1.id);
+    let by_name = store
+        .find_users_with_groups(&UserQuery::ByUserName("v".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        names(&by_name),
+        vec![("V".to_string(), vec!["One".to_string()])]
+    );
+    let none = store
+        .find_users_with_groups(&UserQuery::ByIds(vec![UserId::new_random()]))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}
+
 async fn existing_members_reports_kinds(cx: Ctx) {
     let store = &*cx.store;
     let u = insert_users(store, &["u"]).await.remove(0);
@@ -1530,6 +1582,7 @@ store_tests!(
     membership_delta_and_replace,
     members_show_current_display,
     groups_of_users_lists_direct_groups,
+    users_come_with_their_groups_in_one_call,
     existing_members_reports_kinds,
     unknown_members_are_not_stored,
     delete_group_cascades,
