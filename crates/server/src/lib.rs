@@ -42,7 +42,9 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The router with every layer, for a given state.
 pub fn router(state: AppState, authenticator: auth::Authenticator) -> Router {
-    let scim = scim::router().route_layer(middleware::from_fn_with_state(
+    // `layer`, not `route_layer`: unknown SCIM paths need a token too, so
+    // nothing about the API is revealed to an anonymous caller.
+    let scim = scim::router().layer(middleware::from_fn_with_state(
         authenticator,
         auth::require_scim,
     ));

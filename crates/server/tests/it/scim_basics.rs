@@ -25,6 +25,26 @@ async fn requests_without_a_valid_token_get_a_scim_401() {
         reply.assert_scim_error(401, None);
         assert!(reply.headers.get("www-authenticate").is_some());
     }
+    // Unknown SCIM paths and methods reveal nothing without a token...
+    for (method, path) in [
+        (Method::GET, "/Nope"),
+        (Method::POST, "/ServiceProviderConfig"),
+    ] {
+        let anonymous = app
+            .client
+            .request(method.clone(), format!("{}{path}", app.scim))
+            .send()
+            .await
+            .unwrap();
+        crate::to_reply(anonymous)
+            .await
+            .assert_scim_error(401, None);
+        // ...and are SCIM errors with one.
+        let status = if path == "/Nope" { 404 } else { 405 };
+        app.scim(method, path, None)
+            .await
+            .assert_scim_error(status, None);
+    }
 }
 
 #[tokio::test]
