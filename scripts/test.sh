@@ -34,4 +34,7 @@ if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 step "live-server checks (conformance, OpenAPI, schemathesis, durability)"
 bash scripts/live-checks.sh
 
+step "Backstage test backend (real Backstage 1.45.3 on loopback: install, start, feed, catalog API, tokens)"
+bash scripts/backstage.sh selftest
+
 printf '\nall tests passed\n'
