@@ -11,7 +11,7 @@
 //! are durable (SQLite: WAL with `synchronous=FULL`, commits grouped by a
 //! single writer; PostgreSQL: an ordinary commit).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use roster_domain::{
@@ -109,6 +109,77 @@ pub enum MembershipChange {
     Replace(Vec<Member>),
 }
 
+/// A place in creation order, for walking every user or group page by page.
+/// Keyset paging: unlike an offset, it never skips or repeats a resource
+/// when others are created or deleted during the walk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position(i64);
+
+impl Position {
+    /// Before the first resource.
+    pub const START: Position = Position(0);
+}
+
+/// One page of a walk in creation order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogPage<T> {
+    pub items: Vec<T>,
+    /// Where the next page starts; `None` when this page was the last.
+    pub next: Option<Position>,
+}
+
+/// A user as the Backstage catalog feed reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogUser {
+    pub user: User,
+    /// The persisted entity name (lowercase), if one was claimed.
+    pub entity_name: Option<String>,
+    /// The groups it belongs to directly, in no particular order.
+    pub groups: Vec<GroupId>,
+}
+
+/// A group as the Backstage catalog feed reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogGroup {
+    pub group: Group,
+    pub entity_name: Option<String>,
+    /// Its user members, in the order they were added. (Member groups are
+    /// in [`GroupGraph`].)
+    pub members: Vec<CatalogMember>,
+}
+
+/// A user member of a group: just what the catalog needs of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogMember {
+    pub id: UserId,
+    pub entity_name: Option<String>,
+    pub active: bool,
+}
+
+/// Every group's entity name and which groups contain which: small (one
+/// row per group and per nested membership), read whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupGraph {
+    /// Every group in creation order, with its entity name if claimed.
+    pub groups: Vec<(GroupId, Option<String>)>,
+    /// `(parent, child)` for every group that is a member of another, in
+    /// the parent's creation order, then the order the child was added.
+    pub edges: Vec<(GroupId, GroupId)>,
+}
+
+/// An opaque value that changes whenever anything the catalog feed shows
+/// changes: a user or group created, changed or deleted, or a membership
+/// added or removed (which bumps the group's version). Equal fingerprints
+/// mean the same directory, on every replica.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DirectoryFingerprint(String);
+
+impl DirectoryFingerprint {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The persistence interface. See the crate docs for the guarantees.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -188,6 +259,94 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_token(&self, name: &TokenName, at: OffsetDateTime) -> StoreResult<bool>;
     /// The token (active or revoked) whose secret hashes to `hash`.
     async fn find_token(&self, hash: &TokenHash) -> StoreResult<Option<ApiToken>>;
+
+    // ----- Backstage entity names and the catalog feed ------------------
+
+    /// Users that have no entity name yet, oldest first, at most `limit`.
+    async fn users_without_entity_name(&self, limit: u64) -> StoreResult<Vec<User>>;
+    /// Groups that have no entity name yet, oldest first, at most `limit`.
+    async fn groups_without_entity_name(&self, limit: u64) -> StoreResult<Vec<Group>>;
+    /// Every entity name users (`MemberKind::User`) or groups hold, lowercase.
+    async fn entity_names(&self, kind: MemberKind) -> StoreResult<HashSet<String>>;
+    /// The entity name of one user or group, if it has one.
+    async fn entity_name(&self, kind: MemberKind, id: Uuid) -> StoreResult<Option<String>>;
+    /// Gives each resource in `claims` its proposed entity name, stored
+    /// lowercase, if it has none yet and no other resource of `kind` holds
+    /// that name (Backstage compares names case-insensitively). Returns the
+    /// ids that got their name; the others keep what they had.
+    ///
+    /// A name, once set, is never changed or cleared by any write (it goes
+    /// with the row when the resource is deleted). Claims are serialised
+    /// across processes and replicas, so two resources can never end up
+    /// with one name. Only the first claim per id and per name counts.
+    async fn claim_entity_names(
+        &self,
+        kind: MemberKind,
+        claims: &[(Uuid, String)],
+    ) -> StoreResult<HashSet<Uuid>>;
+    /// Up to `limit` users after `after` in creation order, with entity
+    /// names and direct groups.
+    async fn catalog_users(
+        &self,
+        after: Position,
+        limit: u64,
+    ) -> StoreResult<CatalogPage<CatalogUser>>;
+    /// Up to `limit` groups after `after` in creation order, with entity
+    /// names and user members.
+    async fn catalog_groups(
+        &self,
+        after: Position,
+        limit: u64,
+    ) -> StoreResult<CatalogPage<CatalogGroup>>;
+    /// Every group's entity name and the group-in-group memberships.
+    async fn group_graph(&self) -> StoreResult<GroupGraph>;
+    /// The directory's current [`DirectoryFingerprint`]. Costs one pass
+    /// over the users' and groups' ids and versions, no documents.
+    async fn directory_fingerprint(&self) -> StoreResult<DirectoryFingerprint>;
+}
+
+/// The claims that count: the first per id and per (lowercased) name, with
+/// names lowercased as they are stored.
+pub(crate) fn distinct_claims(claims: &[(Uuid, String)]) -> Vec<(Uuid, String)> {
+    let mut ids = HashSet::new();
+    let mut names = HashSet::new();
+    claims
+        .iter()
+        .filter_map(|(id, name)| {
+            let name = name.to_lowercase();
+            (!ids.contains(id) && !names.contains(&name)).then(|| {
+                ids.insert(*id);
+                names.insert(name.clone());
+                (*id, name)
+            })
+        })
+        .collect()
+}
+
+/// The page a query for `limit` rows returned: the next one starts after
+/// the last row, unless there were fewer rows than asked for.
+pub(crate) fn page_of<T>(items: Vec<T>, last: Option<i64>, limit: u64) -> CatalogPage<T> {
+    let full = u64::try_from(items.len()).unwrap_or(u64::MAX) >= limit;
+    CatalogPage {
+        next: if full && limit > 0 {
+            last.map(Position)
+        } else {
+            None
+        },
+        items,
+    }
+}
+
+impl Position {
+    pub(crate) fn seq(self) -> i64 {
+        self.0
+    }
+}
+
+impl DirectoryFingerprint {
+    pub(crate) fn new(value: String) -> Self {
+        Self(value)
+    }
 }
 
 /// Opens the store a URL names (`sqlite://path` or `postgres://...`),

@@ -36,7 +36,11 @@ use crate::rows::{
     self, fold_display_name, group_from_parts, kind_from_db, kind_to_db, map_sqlx,
     token_from_parts, user_from_parts, GroupRow, TokenRow, UserRow, KIND_GROUP, KIND_USER,
 };
-use crate::{GroupQuery, GroupRef, MembershipChange, Store, StoreError, StoreResult, UserQuery};
+use crate::{
+    distinct_claims, page_of, CatalogGroup, CatalogMember, CatalogPage, CatalogUser,
+    DirectoryFingerprint, GroupGraph, GroupQuery, GroupRef, MembershipChange, Position, Store,
+    StoreError, StoreResult, UserQuery,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -494,6 +498,52 @@ impl PostgresStore {
     }
 }
 
+/// The table holding entity names of `kind`.
+fn entity_table(kind: MemberKind) -> &'static str {
+    match kind {
+        MemberKind::User => "users",
+        MemberKind::Group => "groups",
+    }
+}
+
+fn limit_of(limit: u64) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+impl PostgresStore {
+    /// Claims entity names in `table` (see [`Store::claim_entity_names`]).
+    ///
+    /// An advisory lock per table serialises claims across replicas: the
+    /// `UPDATE` runs after the previous claimer committed, and (under READ
+    /// COMMITTED, in a statement of its own) sees its names, so the
+    /// `NOT EXISTS` check never races and the unique index never fires.
+    async fn try_claim_entity_names(
+        &self,
+        table: &str,
+        ids: &[PgUuid],
+        names: &[String],
+    ) -> Result<Vec<PgUuid>, Failure> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind(format!("roster:{table}.entity_name"))
+            .execute(&mut *tx)
+            .await?;
+        let claimed: Vec<PgUuid> = sqlx::query_scalar(&format!(
+            "UPDATE {table} AS t SET entity_name = c.name \
+             FROM UNNEST($1::uuid[], $2::text[]) AS c(id, name) \
+             WHERE t.id = c.id AND t.entity_name IS NULL \
+               AND NOT EXISTS (SELECT 1 FROM {table} AS taken WHERE taken.entity_name = c.name) \
+             RETURNING t.id"
+        ))
+        .bind(ids)
+        .bind(names)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn ping(&self) -> StoreResult<()> {
@@ -786,5 +836,213 @@ impl Store for PostgresStore {
             .map_err(StoreError::backend)?
             .map(|row| token_from_row(&row))
             .transpose()
+    }
+
+    async fn users_without_entity_name(&self, limit: u64) -> StoreResult<Vec<User>> {
+        let rows = sqlx::query(&format!(
+            "{USERS_SELECT} WHERE entity_name IS NULL ORDER BY seq LIMIT $1"
+        ))
+        .bind(limit_of(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::backend)?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn groups_without_entity_name(&self, limit: u64) -> StoreResult<Vec<Group>> {
+        let rows = sqlx::query(&format!(
+            "{GROUPS_SELECT} WHERE entity_name IS NULL ORDER BY seq LIMIT $1"
+        ))
+        .bind(limit_of(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::backend)?;
+        rows.iter().map(group_from_row).collect()
+    }
+
+    async fn entity_names(&self, kind: MemberKind) -> StoreResult<HashSet<String>> {
+        let names: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT entity_name FROM {} WHERE entity_name IS NOT NULL",
+            entity_table(kind)
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::backend)?;
+        Ok(names.into_iter().collect())
+    }
+
+    async fn entity_name(&self, kind: MemberKind, id: Uuid) -> StoreResult<Option<String>> {
+        let name: Option<Option<String>> = sqlx::query_scalar(&format!(
+            "SELECT entity_name FROM {} WHERE id = $1",
+            entity_table(kind)
+        ))
+        .bind(PgUuid(id))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::backend)?;
+        Ok(name.flatten())
+    }
+
+    async fn claim_entity_names(
+        &self,
+        kind: MemberKind,
+        claims: &[(Uuid, String)],
+    ) -> StoreResult<HashSet<Uuid>> {
+        let claims = distinct_claims(claims);
+        if claims.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let ids = uuids(claims.iter().map(|(id, _)| *id));
+        let names: Vec<String> = claims.into_iter().map(|(_, name)| name).collect();
+        let claimed = retrying!(self.try_claim_entity_names(entity_table(kind), &ids, &names))?;
+        Ok(claimed.into_iter().map(|id| id.0).collect())
+    }
+
+    async fn catalog_users(
+        &self,
+        after: Position,
+        limit: u64,
+    ) -> StoreResult<CatalogPage<CatalogUser>> {
+        let rows = sqlx::query(
+            "SELECT u.id, u.version, u.created, u.last_modified, u.doc, u.seq, u.entity_name, \
+               ARRAY(SELECT gm.group_id FROM group_members gm \
+                     WHERE gm.member_kind = 0 AND gm.member_id = u.id) \
+             FROM users u WHERE u.seq > $1 ORDER BY u.seq LIMIT $2",
+        )
+        .bind(after.seq())
+        .bind(limit_of(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::backend)?;
+        let mut last = None;
+        let users = rows
+            .iter()
+            .map(|row| {
+                last = Some(get::<i64>(row, 5)?);
+                let groups: Vec<PgUuid> = get(row, 7)?;
+                Ok(CatalogUser {
+                    user: user_from_row(row)?,
+                    entity_name: get(row, 6)?,
+                    groups: groups
+                        .into_iter()
+                        .map(|g| GroupId::from_uuid(g.0))
+                        .collect(),
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(page_of(users, last, limit))
+    }
+
+    async fn catalog_groups(
+        &self,
+        after: Position,
+        limit: u64,
+    ) -> StoreResult<CatalogPage<CatalogGroup>> {
+        let rows = sqlx::query(
+            "SELECT id, version, created, last_modified, doc, seq, entity_name FROM groups \
+             WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after.seq())
+        .bind(limit_of(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::backend)?;
+        let mut last = None;
+        let mut groups = rows
+            .iter()
+            .map(|row| {
+                last = Some(get::<i64>(row, 5)?);
+                Ok(CatalogGroup {
+                    group: group_from_row(row)?,
+                    entity_name: get(row, 6)?,
+                    members: Vec::new(),
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        if !groups.is_empty() {
+            let index: HashMap<Uuid, usize> = groups
+                .iter()
+                .enumerate()
+                .map(|(i, g)| (g.group.id.as_uuid(), i))
+                .collect();
+            let rows = sqlx::query(
+                "SELECT gm.group_id, gm.member_id, u.entity_name, u.active \
+                 FROM group_members gm JOIN users u ON u.id = gm.member_id \
+                 WHERE gm.member_kind = 0 AND gm.group_id = ANY($1) ORDER BY gm.seq",
+            )
+            .bind(uuids(groups.iter().map(|g| g.group.id.as_uuid())))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::backend)?;
+            for row in rows {
+                let group: PgUuid = get(&row, 0)?;
+                let member: PgUuid = get(&row, 1)?;
+                if let Some(&i) = index.get(&group.0) {
+                    groups[i].members.push(CatalogMember {
+                        id: UserId::from_uuid(member.0),
+                        entity_name: get(&row, 2)?,
+                        active: get(&row, 3)?,
+                    });
+                }
+            }
+        }
+        Ok(page_of(groups, last, limit))
+    }
+
+    async fn group_graph(&self) -> StoreResult<GroupGraph> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::backend)?;
+        let rows = sqlx::query("SELECT id, entity_name FROM groups ORDER BY seq")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::backend)?;
+        let groups = rows
+            .iter()
+            .map(|row| {
+                let id: PgUuid = get(row, 0)?;
+                Ok((GroupId::from_uuid(id.0), get(row, 1)?))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let rows = sqlx::query(
+            "SELECT gm.group_id, gm.member_id FROM group_members gm \
+             JOIN groups p ON p.id = gm.group_id \
+             WHERE gm.member_kind = 1 ORDER BY p.seq, gm.seq",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::backend)?;
+        tx.commit().await.map_err(StoreError::backend)?;
+        let edges = rows
+            .iter()
+            .map(|row| {
+                let parent: PgUuid = get(row, 0)?;
+                let child: PgUuid = get(row, 1)?;
+                Ok((GroupId::from_uuid(parent.0), GroupId::from_uuid(child.0)))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(GroupGraph { groups, edges })
+    }
+
+    async fn directory_fingerprint(&self) -> StoreResult<DirectoryFingerprint> {
+        // One statement, so one snapshot. The sum of a hash of each
+        // `(id, version)` changes with any committed write, whatever order
+        // concurrent transactions commit in (a change counter or the
+        // highest sequence value would not: a transaction holding a lower
+        // value may commit after a reader saw a higher one).
+        let row = sqlx::query(
+            "SELECT (SELECT count(*) FROM users), \
+               (SELECT coalesce(sum(uuid_hash_extended(id, version)), 0)::text FROM users), \
+               (SELECT count(*) FROM groups), \
+               (SELECT coalesce(sum(uuid_hash_extended(id, version)), 0)::text FROM groups)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(StoreError::backend)?;
+        let users: i64 = get(&row, 0)?;
+        let user_sum: String = get(&row, 1)?;
+        let groups: i64 = get(&row, 2)?;
+        let group_sum: String = get(&row, 3)?;
+        Ok(DirectoryFingerprint::new(format!(
+            "u{users}-{user_sum}-g{groups}-{group_sum}"
+        )))
     }
 }

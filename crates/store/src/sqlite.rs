@@ -7,7 +7,7 @@
 //! and made durable by one `fsync`, so throughput grows with concurrency
 //! while each request still sees its own outcome.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
@@ -30,11 +30,15 @@ use crate::rows::{
     self, fold_display_name, group_from_parts, kind_from_db, token_from_parts, user_from_parts,
     uuid_from_bytes, GroupRow, TokenRow, UserRow,
 };
-use crate::{GroupQuery, GroupRef, MembershipChange, Store, StoreError, StoreResult, UserQuery};
+use crate::{
+    distinct_claims, page_of, CatalogGroup, CatalogMember, CatalogPage, CatalogUser,
+    DirectoryFingerprint, GroupGraph, GroupQuery, GroupRef, MembershipChange, Position, Store,
+    StoreError, StoreResult, UserQuery,
+};
 
 mod writer;
 
-use writer::{MembersWrite, Outcome, WriteOp, WriteRequest};
+use writer::{EntityTable, MembersWrite, Outcome, WriteOp, WriteRequest};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -654,6 +658,265 @@ impl Store for SqliteStore {
             .map_err(StoreError::backend)?
             .map(|row| token_from_row(&row))
             .transpose()
+    }
+
+    async fn users_without_entity_name(&self, limit: u64) -> StoreResult<Vec<User>> {
+        let rows = self.unnamed_rows("users", USER_COLUMNS, limit).await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn groups_without_entity_name(&self, limit: u64) -> StoreResult<Vec<Group>> {
+        let rows = self.unnamed_rows("groups", GROUP_COLUMNS, limit).await?;
+        rows.iter().map(group_from_row).collect()
+    }
+
+    async fn entity_names(&self, kind: MemberKind) -> StoreResult<HashSet<String>> {
+        let (_, table) = entity_table(kind);
+        let names: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT entity_name FROM {table} WHERE entity_name IS NOT NULL"
+        ))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(StoreError::backend)?;
+        Ok(names.into_iter().collect())
+    }
+
+    async fn entity_name(&self, kind: MemberKind, id: Uuid) -> StoreResult<Option<String>> {
+        let (_, table) = entity_table(kind);
+        let name: Option<Option<String>> =
+            sqlx::query_scalar(&format!("SELECT entity_name FROM {table} WHERE id = ?1"))
+                .bind(id.as_bytes().as_slice())
+                .fetch_optional(&self.readers)
+                .await
+                .map_err(StoreError::backend)?;
+        Ok(name.flatten())
+    }
+
+    async fn claim_entity_names(
+        &self,
+        kind: MemberKind,
+        claims: &[(Uuid, String)],
+    ) -> StoreResult<HashSet<Uuid>> {
+        let claims = distinct_claims(claims);
+        if claims.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let json = serde_json::to_string(
+            &claims
+                .iter()
+                .map(|(id, name)| (id.simple().to_string(), name))
+                .collect::<Vec<_>>(),
+        )
+        .map_err(StoreError::backend)?;
+        let (table, _) = entity_table(kind);
+        let op = WriteOp::ClaimEntityNames {
+            table,
+            claims: json,
+        };
+        Ok(self.write(op).await?.claimed().into_iter().collect())
+    }
+
+    async fn catalog_users(
+        &self,
+        after: Position,
+        limit: u64,
+    ) -> StoreResult<CatalogPage<CatalogUser>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, seq, entity_name, \
+               (SELECT json_group_array(hex(gm.group_id)) FROM group_members gm \
+                WHERE gm.member_kind = 0 AND gm.member_id = users.id) \
+             FROM users WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+        ))
+        .bind(after.seq())
+        .bind(limit_of(limit))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(StoreError::backend)?;
+        let mut last = None;
+        let users = rows
+            .iter()
+            .map(|row| {
+                last = Some(row.try_get::<i64, _>(5).map_err(StoreError::backend)?);
+                let groups: &str = row.try_get(7).map_err(StoreError::backend)?;
+                let groups: Vec<&str> = serde_json::from_str(groups)
+                    .map_err(|err| StoreError::Backend(format!("reading groups: {err}")))?;
+                Ok(CatalogUser {
+                    user: user_from_row(row)?,
+                    entity_name: row.try_get(6).map_err(StoreError::backend)?,
+                    groups: groups
+                        .into_iter()
+                        .map(|g| uuid_from_hex(g).map(GroupId::from_uuid))
+                        .collect::<StoreResult<_>>()?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(page_of(users, last, limit))
+    }
+
+    async fn catalog_groups(
+        &self,
+        after: Position,
+        limit: u64,
+    ) -> StoreResult<CatalogPage<CatalogGroup>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {GROUP_COLUMNS}, seq, entity_name FROM groups \
+             WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+        ))
+        .bind(after.seq())
+        .bind(limit_of(limit))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(StoreError::backend)?;
+        let mut last = None;
+        let mut groups = rows
+            .iter()
+            .map(|row| {
+                last = Some(row.try_get::<i64, _>(5).map_err(StoreError::backend)?);
+                Ok(CatalogGroup {
+                    group: group_from_row(row)?,
+                    entity_name: row.try_get(6).map_err(StoreError::backend)?,
+                    members: Vec::new(),
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        if !groups.is_empty() {
+            let json: String = sqlx::query_scalar(CATALOG_MEMBERS_SQL)
+                .bind(id_list(groups.iter().map(|g| g.group.id.as_uuid())))
+                .fetch_one(&self.readers)
+                .await
+                .map_err(StoreError::backend)?;
+            let mut members: Vec<CatalogMemberJson> = serde_json::from_str(&json)
+                .map_err(|err| StoreError::Backend(format!("reading members: {err}")))?;
+            members.sort_by_key(|m| m.0);
+            let index: HashMap<Uuid, usize> = groups
+                .iter()
+                .enumerate()
+                .map(|(i, g)| (g.group.id.as_uuid(), i))
+                .collect();
+            for (_, group, member, entity_name, active) in members {
+                if let Some(&i) = index.get(&uuid_from_hex(&group)?) {
+                    groups[i].members.push(CatalogMember {
+                        id: UserId::from_uuid(uuid_from_hex(&member)?),
+                        entity_name,
+                        active: active != 0,
+                    });
+                }
+            }
+        }
+        Ok(page_of(groups, last, limit))
+    }
+
+    async fn group_graph(&self) -> StoreResult<GroupGraph> {
+        let rows = sqlx::query("SELECT id, entity_name FROM groups ORDER BY seq")
+            .fetch_all(&self.readers)
+            .await
+            .map_err(StoreError::backend)?;
+        let groups = rows
+            .iter()
+            .map(|row| {
+                let id: &[u8] = row.try_get(0).map_err(StoreError::backend)?;
+                Ok((
+                    GroupId::from_uuid(uuid_from_bytes(id)?),
+                    row.try_get(1).map_err(StoreError::backend)?,
+                ))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let rows = sqlx::query(
+            "SELECT gm.group_id, gm.member_id FROM group_members gm \
+             JOIN groups p ON p.id = gm.group_id \
+             WHERE gm.member_kind = 1 ORDER BY p.seq, gm.seq",
+        )
+        .fetch_all(&self.readers)
+        .await
+        .map_err(StoreError::backend)?;
+        let edges = rows
+            .iter()
+            .map(|row| {
+                let parent: &[u8] = row.try_get(0).map_err(StoreError::backend)?;
+                let child: &[u8] = row.try_get(1).map_err(StoreError::backend)?;
+                Ok((
+                    GroupId::from_uuid(uuid_from_bytes(parent)?),
+                    GroupId::from_uuid(uuid_from_bytes(child)?),
+                ))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(GroupGraph { groups, edges })
+    }
+
+    async fn directory_fingerprint(&self) -> StoreResult<DirectoryFingerprint> {
+        // One statement, so one snapshot. SQLite has no hash function, so it
+        // hands over every `id:version` and the hash is taken here. (Sums of
+        // the integer columns would miss a delete and a create that reuse a
+        // row id within one millisecond; an id cannot be reused.)
+        let row = sqlx::query(
+            "SELECT (SELECT count(*) FROM users), \
+               (SELECT coalesce(group_concat(hex(id) || ':' || version, ','), '') FROM users), \
+               (SELECT count(*) FROM groups), \
+               (SELECT coalesce(group_concat(hex(id) || ':' || version, ','), '') FROM groups)",
+        )
+        .fetch_one(&self.readers)
+        .await
+        .map_err(StoreError::backend)?;
+        let users: i64 = row.try_get(0).map_err(StoreError::backend)?;
+        let user_versions: &str = row.try_get(1).map_err(StoreError::backend)?;
+        let groups: i64 = row.try_get(2).map_err(StoreError::backend)?;
+        let group_versions: &str = row.try_get(3).map_err(StoreError::backend)?;
+        Ok(DirectoryFingerprint::new(format!(
+            "u{users}-{:016x}-g{groups}-{:016x}",
+            fnv1a(user_versions.as_bytes()),
+            fnv1a(group_versions.as_bytes())
+        )))
+    }
+}
+
+/// The table holding entity names of `kind`.
+fn entity_table(kind: MemberKind) -> (EntityTable, &'static str) {
+    match kind {
+        MemberKind::User => (EntityTable::Users, "users"),
+        MemberKind::Group => (EntityTable::Groups, "groups"),
+    }
+}
+
+/// A page size as SQLite's `LIMIT` takes it.
+fn limit_of(limit: u64) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// 64-bit FNV-1a: a small, stable hash (the same on every build), enough to
+/// tell two fingerprints apart.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// A group's user members as one JSON array of `[seq, hex group id, hex
+/// user id, entity name, active]`; see [`members_json_sql`] for why JSON.
+const CATALOG_MEMBERS_SQL: &str = "SELECT json_group_array(json_array(s, g, m, n, a)) FROM ( \
+       SELECT gm.seq AS s, hex(gm.group_id) AS g, hex(gm.member_id) AS m, \
+         u.entity_name AS n, u.active AS a \
+       FROM group_members gm JOIN users u ON u.id = gm.member_id \
+       WHERE gm.member_kind = 0 AND gm.group_id IN (SELECT unhex(value) FROM json_each(?1)) \
+       ORDER BY gm.seq)";
+
+type CatalogMemberJson = (i64, String, String, Option<String>, i64);
+
+impl SqliteStore {
+    async fn unnamed_rows(
+        &self,
+        table: &str,
+        columns: &str,
+        limit: u64,
+    ) -> StoreResult<Vec<SqliteRow>> {
+        // `users_unnamed` / `groups_unnamed` hold only the rows still
+        // waiting for a name, so this never walks the named ones.
+        sqlx::query(&format!(
+            "SELECT {columns} FROM {table} WHERE entity_name IS NULL ORDER BY seq LIMIT ?1"
+        ))
+        .bind(limit_of(limit))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(StoreError::backend)
     }
 }
 

@@ -9,7 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
@@ -23,8 +23,8 @@ use roster_domain::{
     PersonName, TokenHash, TokenName, TokenScope, User, UserAttributes, UserId, UserName, Version,
 };
 use roster_store::{
-    GroupQuery, GroupRef, MembershipChange, PostgresStore, SqliteStore, Store, StoreError,
-    StoreResult, UniqueField, UserQuery,
+    CatalogMember, DirectoryFingerprint, GroupQuery, GroupRef, MembershipChange, Position,
+    PostgresStore, SqliteStore, Store, StoreError, StoreResult, UniqueField, UserQuery,
 };
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -1135,7 +1135,8 @@ async fn database_too_new_is_refused(cx: Ctx) {
     match cx.reopen().await {
         Err(StoreError::DatabaseTooNew { found, known }) => {
             assert_eq!(found, 9999);
-            assert_eq!(known, 1);
+            let latest = *migration_shape("sqlite").0.last().unwrap();
+            assert_eq!(known, latest);
         }
         Err(other) => panic!("expected DatabaseTooNew, got {other:?}"),
         Ok(_) => panic!("expected DatabaseTooNew, but the store opened"),
@@ -1473,6 +1474,450 @@ async fn open_dispatches_on_the_url_scheme() {
 }
 
 // ---------------------------------------------------------------------------
+// Backstage entity names and the catalog feed
+// ---------------------------------------------------------------------------
+
+fn claim(id: Uuid, name: &str) -> (Uuid, String) {
+    (id, name.to_owned())
+}
+
+fn uid(user: &User) -> Uuid {
+    user.id.as_uuid()
+}
+
+fn gid(group: &Group) -> Uuid {
+    group.id.as_uuid()
+}
+
+async fn name_of(store: &dyn Store, kind: MemberKind, id: Uuid) -> Option<String> {
+    store.entity_name(kind, id).await.unwrap()
+}
+
+async fn entity_names_are_claimed_once_and_never_change(cx: Ctx) {
+    use MemberKind::{Group as G, User as U};
+    let store = &*cx.store;
+    let users = insert_users(store, &["jane@a.example", "bob", "carol", "dave", "erin"]).await;
+    let [jane, bob, carol, dave, erin] = <[User; 5]>::try_from(users).unwrap();
+
+    // Nobody has a name yet; the unnamed come oldest first, `limit` at a time.
+    let unnamed = store.users_without_entity_name(3).await.unwrap();
+    assert_eq!(unnamed, vec![jane.clone(), bob.clone(), carol.clone()]);
+    assert!(store.entity_names(U).await.unwrap().is_empty());
+
+    // Claims are stored lowercase.
+    let got = store
+        .claim_entity_names(U, &[claim(uid(&jane), "Jane"), claim(uid(&bob), "bob")])
+        .await
+        .unwrap();
+    assert_eq!(got, HashSet::from([jane.id.as_uuid(), bob.id.as_uuid()]));
+    assert_eq!(name_of(store, U, uid(&jane)).await.as_deref(), Some("jane"));
+
+    // A named resource keeps its name.
+    let got = store
+        .claim_entity_names(U, &[claim(uid(&jane), "someone-else")])
+        .await
+        .unwrap();
+    assert!(got.is_empty());
+    assert_eq!(name_of(store, U, uid(&jane)).await.as_deref(), Some("jane"));
+
+    // Names are unique case-insensitively; a refused claim changes nothing
+    // and the rest of the batch goes through.
+    let got = store
+        .claim_entity_names(U, &[claim(uid(&carol), "JANE"), claim(uid(&dave), "dave")])
+        .await
+        .unwrap();
+    assert_eq!(got, HashSet::from([dave.id.as_uuid()]));
+    assert_eq!(name_of(store, U, uid(&carol)).await, None);
+    let got = store
+        .claim_entity_names(U, &[claim(uid(&carol), "jane-2")])
+        .await
+        .unwrap();
+    assert_eq!(got, HashSet::from([carol.id.as_uuid()]));
+
+    // Within one batch, the first claim per name and per id counts.
+    let got = store
+        .claim_entity_names(
+            U,
+            &[
+                claim(uid(&erin), "x"),
+                claim(uid(&erin), "y"),
+                claim(uid(&jane), "x"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(got, HashSet::from([erin.id.as_uuid()]));
+    assert_eq!(name_of(store, U, uid(&erin)).await.as_deref(), Some("x"));
+
+    // Unknown ids claim nothing.
+    let got = store
+        .claim_entity_names(U, &[claim(Uuid::new_v4(), "ghost")])
+        .await
+        .unwrap();
+    assert!(got.is_empty());
+    assert!(store.claim_entity_names(U, &[]).await.unwrap().is_empty());
+
+    assert!(store
+        .users_without_entity_name(10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.entity_names(U).await.unwrap(),
+        HashSet::from(["jane", "bob", "jane-2", "dave", "x"].map(String::from))
+    );
+
+    // Renames, deactivation and any other write leave the name alone.
+    let renamed = revise_user(&jane, at(1), |a| {
+        a.user_name = UserName::parse("janet@b.example").unwrap();
+        a.display_name = Some("Janet".into());
+        a.emails = vec![MultiValue {
+            value: Some("janet@b.example".into()),
+            ..MultiValue::default()
+        }];
+        a.active = Some(false);
+    });
+    store.update_user(&renamed, Version(1)).await.unwrap();
+    assert_eq!(name_of(store, U, uid(&jane)).await.as_deref(), Some("jane"));
+
+    // Groups have names of their own: a group may share a user's name.
+    let g = group("Jane's team");
+    store.insert_group(&g, &[m_user(&bob)]).await.unwrap();
+    assert_eq!(
+        store.groups_without_entity_name(10).await.unwrap(),
+        vec![g.clone()]
+    );
+    let got = store
+        .claim_entity_names(G, &[claim(gid(&g), "jane")])
+        .await
+        .unwrap();
+    assert_eq!(got, HashSet::from([g.id.as_uuid()]));
+    store
+        .update_group(&renamed_group(&g), Version(1), &MembershipChange::Unchanged)
+        .await
+        .unwrap();
+    assert_eq!(name_of(store, G, gid(&g)).await.as_deref(), Some("jane"));
+    assert!(store
+        .groups_without_entity_name(10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.entity_names(G).await.unwrap(),
+        HashSet::from(["jane".to_owned()])
+    );
+
+    // A deleted resource frees its name.
+    store.delete_user(jane.id, at(2)).await.unwrap();
+    let newcomer = insert_users(store, &["jane@c.example"]).await.remove(0);
+    let got = store
+        .claim_entity_names(U, &[claim(uid(&newcomer), "jane")])
+        .await
+        .unwrap();
+    assert_eq!(got, HashSet::from([newcomer.id.as_uuid()]));
+    assert_eq!(name_of(store, U, uid(&jane)).await, None);
+
+    // Names are durable and every handle sees them.
+    let other = cx.reopen().await.unwrap();
+    assert_eq!(name_of(&*other, U, uid(&bob)).await.as_deref(), Some("bob"));
+    assert_eq!(name_of(&*other, G, gid(&g)).await.as_deref(), Some("jane"));
+}
+
+fn renamed_group(g: &Group) -> Group {
+    renamed(g, at(1), "Janet's team")
+}
+
+async fn concurrent_claims_never_share_a_name(cx: Ctx) {
+    // Several "replicas" (store handles) race to name the same users from
+    // the same pool of names, in different orders.
+    const USERS: usize = 30;
+    let users = insert_users(
+        &*cx.store,
+        &(0..USERS)
+            .map(|i| format!("racer{i}"))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    let mut handles = vec![cx.store.clone()];
+    for _ in 0..2 {
+        handles.push(cx.reopen().await.unwrap());
+    }
+    let mut tasks = Vec::new();
+    for worker in 0..6usize {
+        let store = handles[worker % handles.len()].clone();
+        let ids: Vec<Uuid> = users.iter().map(|u| u.id.as_uuid()).collect();
+        tasks.push(tokio::spawn(async move {
+            let mut won = Vec::new();
+            for round in 0..USERS {
+                // Each worker proposes, per round, a batch of claims in its
+                // own order: user i gets name (i + worker + round) % USERS.
+                let claims: Vec<(Uuid, String)> = (0..USERS)
+                    .map(|i| {
+                        let j = (i * (worker + 1) + round) % USERS;
+                        (ids[j], format!("name-{}", (j + worker + round) % USERS))
+                    })
+                    .collect();
+                for chunk in claims.chunks(7) {
+                    won.extend(
+                        store
+                            .claim_entity_names(MemberKind::User, chunk)
+                            .await
+                            .unwrap(),
+                    );
+                }
+            }
+            won
+        }));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        winners.extend(task.await.unwrap());
+    }
+    // Every user was named exactly once, and no two share a name.
+    winners.sort();
+    let distinct: BTreeSet<Uuid> = winners.iter().copied().collect();
+    assert_eq!(winners.len(), distinct.len(), "a user was named twice");
+    let names = cx.store.entity_names(MemberKind::User).await.unwrap();
+    let mut named = 0;
+    for u in &users {
+        if name_of(&*cx.store, MemberKind::User, uid(u))
+            .await
+            .is_some()
+        {
+            named += 1;
+        }
+    }
+    assert_eq!(named, names.len(), "two users share a name");
+    assert_eq!(named, distinct.len());
+}
+
+async fn catalog_pages_walk_everything(cx: Ctx) {
+    use MemberKind::{Group as G, User as U};
+    let store = &*cx.store;
+    let mut users = insert_users(store, &["u1", "u2", "u3", "u4", "u5", "u6"]).await;
+    // u3 is inactive; u6 is deleted later (a hole in the walk).
+    let inactive = revise_user(&users[2], at(1), |a| a.active = Some(false));
+    store.update_user(&inactive, Version(1)).await.unwrap();
+    users[2] = inactive;
+    let [u1, u2, u3, u4, u5, u6] = <[User; 6]>::try_from(users.clone()).unwrap();
+    store
+        .claim_entity_names(
+            U,
+            &[
+                claim(uid(&u1), "one"),
+                claim(uid(&u2), "two"),
+                claim(uid(&u3), "three"),
+            ],
+        )
+        .await
+        .unwrap();
+    let g1 = group("g1");
+    let g2 = group("g2");
+    let g3 = group("g3");
+    store
+        .insert_group(&g1, &[m_user(&u3), m_user(&u1), m_user(&u4)])
+        .await
+        .unwrap();
+    store
+        .insert_group(&g2, &[m_user(&u1), m_group(&g1)])
+        .await
+        .unwrap();
+    store
+        .insert_group(&g3, &[m_group(&g1), m_group(&g2)])
+        .await
+        .unwrap();
+    store
+        .claim_entity_names(G, &[claim(gid(&g1), "g-one"), claim(gid(&g3), "g-three")])
+        .await
+        .unwrap();
+    store.delete_user(u6.id, at(2)).await.unwrap();
+
+    // Users, two at a time.
+    let mut pages = Vec::new();
+    let mut after = Position::START;
+    loop {
+        let page = store.catalog_users(after, 2).await.unwrap();
+        pages.push(page.items.clone());
+        match page.next {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    let walked: Vec<(UserId, Option<String>, BTreeSet<GroupId>, bool)> = pages
+        .iter()
+        .flatten()
+        .map(|c| {
+            (
+                c.user.id,
+                c.entity_name.clone(),
+                c.groups.iter().copied().collect(),
+                c.user.attributes.is_active(),
+            )
+        })
+        .collect();
+    let set = |ids: &[GroupId]| ids.iter().copied().collect::<BTreeSet<_>>();
+    assert_eq!(
+        walked,
+        vec![
+            (u1.id, Some("one".into()), set(&[g1.id, g2.id]), true),
+            (u2.id, Some("two".into()), set(&[]), true),
+            (u3.id, Some("three".into()), set(&[g1.id]), false),
+            (u4.id, None, set(&[g1.id]), true),
+            (u5.id, None, set(&[]), true),
+        ]
+    );
+    assert_eq!(pages.len(), 3, "pages of 2, 2 and 1");
+    assert_eq!(pages[0][0].user, u1, "whole user records");
+
+    // Groups, one at a time, with their user members in order.
+    let mut walked = Vec::new();
+    let mut after = Position::START;
+    loop {
+        let page = store.catalog_groups(after, 1).await.unwrap();
+        assert!(page.items.len() <= 1);
+        walked.extend(page.items);
+        match page.next {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    let member = |u: &User, name: Option<&str>, active: bool| CatalogMember {
+        id: u.id,
+        entity_name: name.map(str::to_owned),
+        active,
+    };
+    assert_eq!(walked.len(), 3);
+    assert_eq!(walked[0].group.id, g1.id);
+    assert_eq!(walked[0].entity_name.as_deref(), Some("g-one"));
+    assert_eq!(
+        walked[0].members,
+        vec![
+            member(&u3, Some("three"), false),
+            member(&u1, Some("one"), true),
+            member(&u4, None, true),
+        ]
+    );
+    assert_eq!(walked[1].group.id, g2.id);
+    assert_eq!(walked[1].entity_name, None);
+    assert_eq!(walked[1].members, vec![member(&u1, Some("one"), true)]);
+    assert_eq!(walked[2].members, vec![]);
+    // A big page is one page.
+    let all = store.catalog_groups(Position::START, 100).await.unwrap();
+    assert_eq!(all.items.len(), 3);
+    assert_eq!(all.next, None);
+    assert_eq!(all.items, walked);
+
+    // The group graph: every group, and which contains which.
+    let graph = store.group_graph().await.unwrap();
+    assert_eq!(
+        graph.groups,
+        vec![
+            (g1.id, Some("g-one".to_owned())),
+            (g2.id, None),
+            (g3.id, Some("g-three".to_owned())),
+        ]
+    );
+    assert_eq!(
+        graph.edges,
+        vec![(g2.id, g1.id), (g3.id, g1.id), (g3.id, g2.id)]
+    );
+
+    // An empty directory walks to nothing.
+    let empty = store.catalog_users(after, 0).await.unwrap();
+    assert_eq!(empty.items, vec![]);
+    assert_eq!(empty.next, None);
+}
+
+async fn fingerprint_changes_with_every_directory_change(cx: Ctx) {
+    let store = &*cx.store;
+    let mut seen: Vec<(String, DirectoryFingerprint)> = Vec::new();
+    let mut step = |what: &str, fingerprint: DirectoryFingerprint| {
+        if let Some((before, _)) = seen.iter().find(|(_, f)| *f == fingerprint) {
+            panic!("the fingerprint after {what:?} equals the one after {before:?}");
+        }
+        seen.push((what.to_owned(), fingerprint));
+    };
+    let fp = || async { store.directory_fingerprint().await.unwrap() };
+
+    step("empty", fp().await);
+    let a = user("a");
+    store.insert_user(&a).await.unwrap();
+    step("create user", fp().await);
+    let a2 = revise_user(&a, at(1), |x| x.display_name = Some("A".into()));
+    store.update_user(&a2, Version(1)).await.unwrap();
+    step("update user", fp().await);
+    let b = user("b");
+    store.insert_user(&b).await.unwrap();
+    step("create another user", fp().await);
+    let g = group("g");
+    store.insert_group(&g, &[m_user(&a)]).await.unwrap();
+    step("create group", fp().await);
+    let g2 = touched(&g, at(2));
+    store
+        .update_group(
+            &g2,
+            Version(1),
+            &MembershipChange::Delta {
+                add: vec![m_user(&b)],
+                remove: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    step("add member", fp().await);
+    let g3 = touched(&g2, at(3));
+    store
+        .update_group(
+            &g3,
+            Version(2),
+            &MembershipChange::Delta {
+                add: vec![],
+                remove: vec![b.id.as_uuid()],
+            },
+        )
+        .await
+        .unwrap();
+    step("remove member", fp().await);
+    let h = group("h");
+    store.insert_group(&h, &[m_group(&g)]).await.unwrap();
+    step("nest group", fp().await);
+    store.delete_user(a.id, at(4)).await.unwrap();
+    step("delete member user", fp().await);
+    store.delete_group(g.id, at(5)).await.unwrap();
+    step("delete nested group", fp().await);
+    store.delete_user(b.id, at(6)).await.unwrap();
+    step("delete unattached user", fp().await);
+    // Delete the newest user and create another in the same millisecond
+    // (SQLite may reuse the row id): still a change.
+    let c = user("c");
+    store.insert_user(&c).await.unwrap();
+    step("create c", fp().await);
+    store.delete_user(c.id, t0()).await.unwrap();
+    let d = user("d");
+    store.insert_user(&d).await.unwrap();
+    step("replace c by d", fp().await);
+
+    // Nothing the feed shows changed: the same fingerprint.
+    let same = fp().await;
+    assert_eq!(same, seen.last().unwrap().1);
+    store
+        .claim_entity_names(MemberKind::User, &[claim(uid(&d), "d")])
+        .await
+        .unwrap();
+    store.insert_token(&token("t", "secret")).await.unwrap();
+    assert_eq!(
+        fp().await,
+        same,
+        "names and tokens are not directory changes"
+    );
+    let other = cx.reopen().await.unwrap();
+    assert_eq!(other.directory_fingerprint().await.unwrap(), same);
+}
+
+// ---------------------------------------------------------------------------
 // Migration folders
 // ---------------------------------------------------------------------------
 
@@ -1594,4 +2039,8 @@ store_tests!(
     concurrent_updates_exactly_one_wins,
     concurrent_conflicts_fail_alone,
     large_group,
+    entity_names_are_claimed_once_and_never_change,
+    concurrent_claims_never_share_a_name,
+    catalog_pages_walk_everything,
+    fingerprint_changes_with_every_directory_change,
 );

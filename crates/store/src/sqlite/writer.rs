@@ -64,6 +64,19 @@ pub(super) enum WriteOp {
         name: String,
         at: i64,
     },
+    /// Entity names for `users` or `groups`: JSON `[[hex id, name], ...]`,
+    /// at most one per id and per name.
+    ClaimEntityNames {
+        table: EntityTable,
+        claims: String,
+    },
+}
+
+/// The tables that hold entity names.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum EntityTable {
+    Users,
+    Groups,
 }
 
 #[derive(Debug)]
@@ -86,7 +99,8 @@ impl WriteOp {
             WriteOp::InsertUser(_)
             | WriteOp::UpdateUser { .. }
             | WriteOp::InsertToken(_)
-            | WriteOp::RevokeToken { .. } => false,
+            | WriteOp::RevokeToken { .. }
+            | WriteOp::ClaimEntityNames { .. } => false,
             WriteOp::InsertGroup { members, .. } => members.is_some(),
             WriteOp::UpdateGroup { members, .. } => !matches!(members, MembersWrite::Unchanged),
             WriteOp::DeleteUser { .. } | WriteOp::DeleteGroup { .. } => true,
@@ -94,15 +108,24 @@ impl WriteOp {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) enum Outcome {
     Done,
     Existed(bool),
+    /// The ids whose entity name claim succeeded.
+    Claimed(Vec<Uuid>),
 }
 
 impl Outcome {
     pub(super) fn existed(self) -> bool {
         matches!(self, Outcome::Existed(true))
+    }
+
+    pub(super) fn claimed(self) -> Vec<Uuid> {
+        match self {
+            Outcome::Claimed(ids) => ids,
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -232,6 +255,9 @@ async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> StoreResult<Outcome
         WriteOp::DeleteGroup { id, now } => delete_group(conn, *id, *now).await,
         WriteOp::InsertToken(row) => insert_token(conn, row).await,
         WriteOp::RevokeToken { name, at } => revoke_token(conn, name, *at).await,
+        WriteOp::ClaimEntityNames { table, claims } => {
+            claim_entity_names(conn, *table, claims).await
+        }
     }
 }
 
@@ -494,3 +520,54 @@ async fn revoke_token(conn: &mut SqliteConnection, name: &str, at: i64) -> Store
             .map_err(map_sqlx)?;
     Ok(Outcome::Existed(done.rows_affected() > 0))
 }
+
+/// Sets each claimed name on a row that has none, unless another row holds
+/// it. The single writer makes this race-free: no other claim can commit
+/// between the check and the update. Claims arrive with distinct ids and
+/// names, so rows updated earlier in the statement cannot matter.
+async fn claim_entity_names(
+    conn: &mut SqliteConnection,
+    table: EntityTable,
+    claims: &str,
+) -> StoreResult<Outcome> {
+    let sql = match table {
+        EntityTable::Users => CLAIM_USERS,
+        EntityTable::Groups => CLAIM_GROUPS,
+    };
+    let ids: Vec<String> = sqlx::query_scalar(sql)
+        .bind(claims)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
+    ids.iter()
+        .map(|hex| {
+            Uuid::try_parse(hex)
+                .map_err(|err| StoreError::Backend(format!("claimed id is invalid: {err}")))
+        })
+        .collect::<StoreResult<Vec<_>>>()
+        .map(Outcome::Claimed)
+}
+
+macro_rules! claim_sql {
+    ($table:literal) => {
+        concat!(
+            "UPDATE ",
+            $table,
+            " SET entity_name = c.claim_name \
+             FROM (SELECT unhex(j.value ->> 0) AS claim_id, j.value ->> 1 AS claim_name \
+                   FROM json_each(?1) AS j) AS c \
+             WHERE ",
+            $table,
+            ".id = c.claim_id AND ",
+            $table,
+            ".entity_name IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM ",
+            $table,
+            " AS taken WHERE taken.entity_name = c.claim_name) \
+             RETURNING hex(id)"
+        )
+    };
+}
+
+const CLAIM_USERS: &str = claim_sql!("users");
+const CLAIM_GROUPS: &str = claim_sql!("groups");
