@@ -568,9 +568,10 @@ impl EntityPages<'_> {
             query.append_pair("limit", &limit);
         }
         let answer = self.client.call(Method::GET, &url, None).await?;
-        let page = answer.json(&url)?;
-        let Some(items) = page.get("items").and_then(Value::as_array) else {
-            return Err(invalid(&url, "no `items` array"));
+        let mut page = answer.json(&url)?;
+        let items = match page.get_mut("items").map(Value::take) {
+            Some(Value::Array(items)) => items,
+            _ => return Err(invalid(&url, "no `items` array")),
         };
         if self.total_items.is_none() {
             self.total_items = page.get("totalItems").and_then(Value::as_u64);
@@ -589,7 +590,7 @@ impl EntityPages<'_> {
             }
             None => PageState::Done,
         };
-        Ok(Some(items.clone()))
+        Ok(Some(items))
     }
 
     /// `totalItems` as the first page reported it, for progress display.

@@ -131,6 +131,7 @@ enum Fallback {
 }
 
 struct Reconciler<'a> {
+    directory: &'a DirectorySnapshot,
     catalog: &'a [CatalogEntity],
     config: &'a ReconcileConfig,
     /// `config.namespace`, folded.
@@ -179,6 +180,7 @@ impl<'a> Reconciler<'a> {
         let users = directory.users.len();
         let groups = directory.groups.len();
         let mut reconciler = Self {
+            directory,
             catalog,
             config,
             namespace,
@@ -697,7 +699,7 @@ impl<'a> Reconciler<'a> {
     // ----- missing users -----
 
     fn missing_users(&self, findings: &mut Vec<Finding>) {
-        for user in self.users_by_id.values().filter(|user| user.active) {
+        for user in self.directory.users.iter().filter(|user| user.active) {
             if let Some(finding) = self.missing_user(user) {
                 findings.push(finding);
             }
