@@ -286,12 +286,13 @@ impl CatalogClient {
     /// `refs_chunk_size`.
     pub async fn entities_by_refs(
         &self,
-        refs: &[String],
+        refs: &[impl AsRef<str>],
         fields: &[&str],
     ) -> Result<Vec<Option<Value>>, CatalogError> {
         let url = self.endpoint(&["entities", "by-refs"]);
         let mut found = Vec::with_capacity(refs.len());
         for chunk in refs.chunks(self.config.refs_chunk_size.max(1)) {
+            let chunk: Vec<&str> = chunk.iter().map(AsRef::as_ref).collect();
             let mut body = json!({ "entityRefs": chunk });
             if !fields.is_empty() {
                 body["fields"] = json!(fields);

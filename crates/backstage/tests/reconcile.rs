@@ -228,7 +228,6 @@ struct Case {
     evidence: &'static [&'static str],
 }
 
-
 fn run(case: &Case) -> Report {
     let directory = DirectorySnapshot {
         users: case.users.clone(),
