@@ -28,19 +28,13 @@ pub(super) fn run(
 
     // Sorting on the displayed subject and fix makes the report independent
     // of the order the store and the catalog returned records in.
-    let mut keyed: Vec<_> = findings
-        .into_iter()
-        .map(|finding| {
-            let key = (
-                finding.kind,
-                finding.subject.to_string().to_lowercase(),
-                finding.fix.action.to_string().to_lowercase(),
-            );
-            (key, finding)
-        })
-        .collect();
-    keyed.sort_by(|a, b| a.0.cmp(&b.0));
-    let findings: Vec<Finding> = keyed.into_iter().map(|(_, finding)| finding).collect();
+    findings.sort_by_cached_key(|finding| {
+        (
+            finding.kind,
+            finding.subject.to_string().to_lowercase(),
+            finding.fix.action.to_string().to_lowercase(),
+        )
+    });
 
     let mut summary = Summary {
         directory_users: directory.users.len(),
@@ -554,14 +548,9 @@ impl<'a> Reconciler<'a> {
             }
         }
         let mut groups: HashMap<usize, Vec<usize>> = HashMap::new();
-        for i in first_by_email.values().chain(first_by_id.values()) {
-            groups.entry(sets.find(*i)).or_default();
-        }
         for (i, entity) in self.catalog.iter().enumerate() {
             if !flagged[i] && entity.is_kind("user") {
-                if let Some(members) = groups.get_mut(&sets.find(i)) {
-                    members.push(i);
-                }
+                groups.entry(sets.find(i)).or_default().push(i);
             }
         }
         for mut members in groups.into_values().filter(|m| m.len() > 1) {
