@@ -32,11 +32,27 @@ const SECRET_KEYS: &[&str] = &["database_url"];
 /// Variables that are Roster's but not configuration keys.
 const OTHER_VARIABLES: &[&str] = &["config", "log"];
 
+/// Every configuration key, tables (`publish`) and the keys inside them
+/// (`publish.group_type`, set as `ROSTER_PUBLISH__GROUP_TYPE`) alike.
 fn known_keys() -> BTreeSet<String> {
-    match serde_json::to_value(Config::default()) {
-        Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
-        _ => BTreeSet::new(),
+    fn walk(prefix: &str, value: &serde_json::Value, out: &mut BTreeSet<String>) {
+        if let serde_json::Value::Object(map) = value {
+            for (key, inner) in map {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                walk(&path, inner, out);
+                out.insert(path);
+            }
+        }
     }
+    let mut keys = BTreeSet::new();
+    if let Ok(defaults) = serde_json::to_value(Config::default()) {
+        walk("", &defaults, &mut keys);
+    }
+    keys
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -63,7 +79,7 @@ fn unknown_variable_warnings(
         let Some(key) = name.strip_prefix("ROSTER_") else {
             continue;
         };
-        let key = key.to_ascii_lowercase();
+        let key = key.to_ascii_lowercase().replace("__", ".");
         let base = key
             .strip_suffix("_file")
             .filter(|k| SECRET_KEYS.contains(k));
@@ -79,7 +95,10 @@ fn unknown_variable_warnings(
             .map(|k| (edit_distance(k, &key), k))
             .min()
             .filter(|(d, _)| *d <= 3)
-            .map(|(_, k)| format!("; did you mean ROSTER_{}?", k.to_ascii_uppercase()))
+            .map(|(_, k)| {
+                let variable = k.to_ascii_uppercase().replace('.', "__");
+                format!("; did you mean ROSTER_{variable}?")
+            })
             .unwrap_or_default();
         warnings.push(format!(
             "environment variable {name} is not a Roster setting{suggestion}"
@@ -191,6 +210,49 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn nested_keys_come_from_files_and_variables() {
+        let known = known_keys();
+        assert!(known.contains("publish") && known.contains("publish.group_type"));
+        let warnings = unknown_variable_warnings(
+            [
+                ("ROSTER_PUBLISH__GROUP_TYPE".to_string(), "x".to_string()),
+                ("ROSTER_PUBLISH__GROUP_TYP".to_string(), "x".to_string()),
+            ]
+            .into_iter(),
+            &known,
+        );
+        assert_eq!(warnings, vec!["environment variable ROSTER_PUBLISH__GROUP_TYP is not a Roster setting; did you mean ROSTER_PUBLISH__GROUP_TYPE?"]);
+
+        let dir =
+            std::env::temp_dir().join(format!("roster-settings-nested-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("roster.toml");
+        std::fs::write(
+            &file,
+            "[publish]\nname_strategy = \"user-name\"\ninclude_deactivated = true\n",
+        )
+        .unwrap();
+        let (config, _) = load(Some(&file), Overrides::default()).unwrap();
+        assert_eq!(
+            serde_json::to_value(config.publish.name_strategy).unwrap(),
+            "user-name"
+        );
+        assert!(config.publish.include_deactivated);
+        assert_eq!(config.publish.group_type.as_str(), "team");
+        std::fs::write(&file, "[publish]\nnamespace = \"Not Valid\"\n").unwrap();
+        let err = load(Some(&file), Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("namespace"), "{err}");
+        std::fs::write(&file, "[publish]\ngroup_kind = \"team\"\n").unwrap();
+        let err = load(Some(&file), Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("group_kind"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

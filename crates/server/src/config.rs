@@ -5,6 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use roster_backstage::entity::PublishConfig;
 use serde::{Deserialize, Serialize};
 
 /// A value that must never be printed (a database URL may carry a password).
@@ -75,6 +76,9 @@ pub struct Config {
     pub max_bulk_operations: usize,
     /// Log format: `text` or `json`.
     pub log_format: LogFormat,
+    /// How the directory is published to Backstage (the `[publish]` table:
+    /// `name_strategy`, `group_type`, `include_deactivated`, `namespace`).
+    pub publish: PublishConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +98,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             max_bulk_operations: 1000,
             log_format: LogFormat::Text,
+            publish: PublishConfig::default(),
         }
     }
 }

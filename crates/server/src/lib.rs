@@ -5,6 +5,7 @@
 //! a [`directory::Directory`] call → one store transaction.
 
 pub mod auth;
+pub mod catalog_feed;
 pub mod config;
 pub mod directory;
 pub mod openapi;
@@ -45,11 +46,18 @@ pub fn router(state: AppState, authenticator: auth::Authenticator) -> Router {
     // `layer`, not `route_layer`: unknown SCIM paths need a token too, so
     // nothing about the API is revealed to an anonymous caller.
     let scim = scim::router().layer(middleware::from_fn_with_state(
-        authenticator,
+        authenticator.clone(),
         auth::require_scim,
     ));
+    let feed = Router::new()
+        .route(catalog_feed::PATH, get(catalog_feed::entities_get))
+        .route_layer(middleware::from_fn_with_state(
+            authenticator,
+            catalog_feed::require_feed_token,
+        ));
     Router::new()
         .nest("/scim/v2", scim)
+        .merge(feed)
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -70,6 +78,8 @@ pub fn router(state: AppState, authenticator: auth::Authenticator) -> Router {
                     .get(REQUEST_ID)
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
+                // The path only: the catalog feed takes its token in the
+                // query string, which must never reach the logs.
                 tracing::info_span!(
                     "request",
                     method = %req.method(),
