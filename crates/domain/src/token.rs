@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
-    #[error("unknown token scope {0:?}; known scopes: scim, catalog-feed")]
+    #[error("unknown token scope {0:?}; known scopes: scim, catalog-feed, admin")]
     UnknownScope(String),
     #[error("token name must be 1 to 64 characters of letters, digits, '-', '_' or '.'")]
     InvalidName,
@@ -24,15 +24,19 @@ pub enum TokenScope {
     Scim,
     /// The read-only Backstage catalog feed.
     CatalogFeed,
+    /// The admin API under `/api/v1` (reconciliation, later roles and
+    /// lifecycle workflows).
+    Admin,
 }
 
 impl TokenScope {
-    pub const ALL: [TokenScope; 2] = [TokenScope::Scim, TokenScope::CatalogFeed];
+    pub const ALL: [TokenScope; 3] = [TokenScope::Scim, TokenScope::CatalogFeed, TokenScope::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {
             TokenScope::Scim => "scim",
             TokenScope::CatalogFeed => "catalog-feed",
+            TokenScope::Admin => "admin",
         }
     }
 }

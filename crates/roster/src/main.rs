@@ -61,6 +61,23 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Compare the directory with the live Backstage catalog: ghost users and
+    /// groups, deactivated users still in the catalog, missing users,
+    /// dangling owners and duplicates, each with evidence and a fix.
+    Reconcile {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Backstage's base URL (or `backstage.url` / ROSTER_BACKSTAGE__URL).
+        #[arg(long)]
+        backstage_url: Option<String>,
+        /// Output: `table`, `json` or `csv`.
+        #[arg(long, default_value = "table")]
+        format: String,
+        /// Execute the fixes Roster can apply (delete ghosts by uid, refresh
+        /// entities) after showing the plan. Without it nothing changes.
+        #[arg(long)]
+        apply: bool,
+    },
     /// Apply pending database migrations and exit.
     Migrate {
         #[command(flatten)]
@@ -182,6 +199,18 @@ async fn run(cli: Cli) -> Result<()> {
             print!("{}", settings::render_masked(&config)?);
             Ok(())
         }
+        Command::Reconcile {
+            store,
+            backstage_url,
+            format,
+            apply,
+        } => {
+            let mut config = load(config_file, store_overrides(&store))?;
+            if let Some(url) = backstage_url {
+                config.backstage.url = Some(url);
+            }
+            reconcile(config, &format, apply).await
+        }
         Command::Migrate { store } => {
             let config = load(config_file, store_overrides(&store))?;
             open_store(&config).await?;
@@ -192,6 +221,63 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+async fn reconcile(config: Config, format: &str, apply: bool) -> Result<()> {
+    use roster_backstage::reconcile::{
+        apply_fixes, plan_fixes, render_csv, render_json, render_table,
+    };
+    if !matches!(format, "table" | "json" | "csv") {
+        bail!("unknown --format {format:?}; use table, json or csv");
+    }
+    let store = open_store(&config).await?;
+    let client = roster_server::reconciliation::catalog_client(&config)?;
+    let report = roster_server::reconciliation::reconcile_now(&*store, &client, &config)
+        .await
+        .context("while reconciling with Backstage")?;
+    let rendered = match format {
+        "json" => render_json(&report).context("while rendering JSON")?,
+        "csv" => render_csv(&report).context("while rendering CSV")?,
+        _ => render_table(&report),
+    };
+    print!("{rendered}");
+    if !rendered.ends_with('\n') {
+        println!();
+    }
+    let plan = plan_fixes(&report);
+    if !apply {
+        if !plan.is_empty() {
+            eprintln!(
+                "dry run: {} fix(es) can be applied; run `roster reconcile --apply` to apply them",
+                plan.len()
+            );
+        }
+        return Ok(());
+    }
+    if plan.is_empty() {
+        eprintln!("nothing to apply");
+        return Ok(());
+    }
+    eprintln!("applying {} fix(es):", plan.len());
+    for fix in &plan {
+        eprintln!("  - {fix:?}");
+    }
+    let outcomes = apply_fixes(&client, &plan).await;
+    let mut failed = 0;
+    for applied in &outcomes {
+        // Each applied fix is recorded in the log (and so in the journal of
+        // whoever runs this), with its outcome.
+        tracing::info!(fix = ?applied.fix, outcome = ?applied.outcome, "reconciliation fix applied");
+        eprintln!("  {:?}: {:?}", applied.fix, applied.outcome);
+        if !applied.outcome.succeeded() {
+            failed += 1;
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} fixes failed", outcomes.len());
+    }
+    eprintln!("applied {} fix(es)", outcomes.len());
+    Ok(())
 }
 
 fn init_logging(format: LogFormat) {
@@ -217,6 +303,7 @@ async fn serve(config: Config) -> Result<()> {
         "sqlite"
     };
     let app = Application::build(config.clone(), store, clock).await?;
+    let shutdown = shutdown_signal();
     tracing::info!(
         url = %app.base_url(),
         scim = %format!("{}/scim/v2", app.base_url()),
@@ -224,33 +311,38 @@ async fn serve(config: Config) -> Result<()> {
         "roster listening on {}",
         app.base_url()
     );
-    app.run_until_stopped(shutdown_signal())
+    app.run_until_stopped(shutdown)
         .await
         .context("while serving HTTP")?;
     tracing::info!("roster stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed here, before
+/// the server announces itself, so a signal sent as soon as the URL is
+/// logged already triggers a graceful shutdown.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        #[cfg(unix)]
+        let terminate = async move {
+            match terminate {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = terminate => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+        tracing::info!("shutting down: finishing in-flight requests");
     }
-    tracing::info!("shutting down: finishing in-flight requests");
 }
 
 async fn token(config_file: Option<&std::path::Path>, command: TokenCommand) -> Result<()> {

@@ -27,7 +27,16 @@ pub struct Overrides {
 }
 
 /// Keys whose values are secrets and may be read from `ROSTER_<KEY>_FILE`.
-const SECRET_KEYS: &[&str] = &["database_url"];
+const SECRET_KEYS: &[&str] = &["database_url", "backstage.token"];
+
+/// The variable that names a file holding `key`'s value, e.g.
+/// `ROSTER_BACKSTAGE__TOKEN_FILE` for `backstage.token`.
+fn file_variable(key: &str) -> String {
+    format!(
+        "ROSTER_{}_FILE",
+        key.replace('.', "__").to_ascii_uppercase()
+    )
+}
 
 /// Variables that are Roster's but not configuration keys.
 const OTHER_VARIABLES: &[&str] = &["config", "log"];
@@ -133,7 +142,7 @@ pub fn load(config_file: Option<&Path>, overrides: Overrides) -> Result<(Config,
             .any(|k| k.eq_ignore_ascii_case(key.as_str()))
     }));
     for key in SECRET_KEYS {
-        let var = format!("ROSTER_{}_FILE", key.to_ascii_uppercase());
+        let var = file_variable(key);
         if let Ok(path) = std::env::var(&var) {
             let value = std::fs::read_to_string(&path)
                 .with_context(|| format!("while reading {var}={path}"))?;
@@ -155,6 +164,11 @@ pub fn render_masked(config: &Config) -> Result<String> {
         .database_url
         .as_ref()
         .map(|url| Secret::new(url.to_string()));
+    masked.backstage.token = config
+        .backstage
+        .token
+        .as_ref()
+        .map(|token| Secret::new(token.to_string()));
     let mut out = toml::to_string(&masked).context("while rendering the configuration")?;
     out.push_str(&format!(
         "# effective database: {}\n",

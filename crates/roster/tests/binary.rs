@@ -194,7 +194,7 @@ async fn tokens_are_created_while_the_server_runs_and_revoked() {
         "--name",
         "x",
         "--scope",
-        "admin",
+        "superuser",
         "--data-dir",
         dir.0.to_str().unwrap(),
     ]);
@@ -357,5 +357,46 @@ fn sigterm_shuts_down_gracefully() {
     assert!(
         log.contains("shutting down") && log.contains("roster stopped"),
         "{log}"
+    );
+}
+
+#[test]
+fn backstage_token_comes_from_a_file_and_never_prints() {
+    let dir = TempDir::new();
+    let token_file = dir.0.join("backstage-token");
+    std::fs::write(&token_file, "static-token-123456\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["config", "check"])
+        .env("ROSTER_BACKSTAGE__URL", "http://backstage.internal:7007")
+        .env("ROSTER_BACKSTAGE__TOKEN_FILE", &token_file)
+        .env_remove("ROSTER_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stdout.contains("[backstage]")
+            && stdout.contains("url = \"http://backstage.internal:7007\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("token = \"***\""), "{stdout}");
+    assert!(!stdout.contains("static-token-123456") && !stderr.contains("static-token-123456"));
+    assert!(!stderr.contains("not a Roster setting"), "{stderr}");
+}
+
+#[test]
+fn reconcile_without_backstage_configured_says_what_to_set() {
+    let dir = TempDir::new();
+    let out = roster(&["reconcile", "--data-dir", dir.0.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("backstage.url") && stderr.contains("ROSTER_BACKSTAGE__URL"),
+        "{stderr}"
     );
 }

@@ -79,6 +79,22 @@ pub struct Config {
     /// How the directory is published to Backstage (the `[publish]` table:
     /// `name_strategy`, `group_type`, `include_deactivated`, `namespace`).
     pub publish: PublishConfig,
+    /// Where the Backstage backend is, for reconciliation (the `[backstage]`
+    /// table: `url`, `token`, `fallback_owner`).
+    pub backstage: BackstageConfig,
+}
+
+/// How Roster reaches Backstage's catalog API.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackstageConfig {
+    /// The Backstage backend's base URL, e.g. `http://backstage:7007`.
+    pub url: Option<String>,
+    /// A static token from Backstage's `backend.auth.externalAccess`.
+    pub token: Option<Secret>,
+    /// The owner (an entity ref; kind defaults to Group) proposed for
+    /// entities whose owner left and had no live manager or group.
+    pub fallback_owner: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +115,7 @@ impl Default for Config {
             max_bulk_operations: 1000,
             log_format: LogFormat::Text,
             publish: PublishConfig::default(),
+            backstage: BackstageConfig::default(),
         }
     }
 }

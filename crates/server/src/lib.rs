@@ -4,12 +4,14 @@
 //! Every request takes one path: authenticate → a request id in the span →
 //! a [`directory::Directory`] call → one store transaction.
 
+pub mod admin;
 pub mod auth;
 pub mod catalog_feed;
 pub mod config;
 pub mod directory;
 pub mod openapi;
 pub(crate) mod ops;
+pub mod reconciliation;
 pub mod scim;
 
 use std::net::SocketAddr;
@@ -49,6 +51,10 @@ pub fn router(state: AppState, authenticator: auth::Authenticator) -> Router {
         authenticator.clone(),
         auth::require_scim,
     ));
+    let admin = admin::router().layer(middleware::from_fn_with_state(
+        authenticator.clone(),
+        admin::require_admin,
+    ));
     let feed = Router::new()
         .route(catalog_feed::PATH, get(catalog_feed::entities_get))
         .route_layer(middleware::from_fn_with_state(
@@ -57,6 +63,7 @@ pub fn router(state: AppState, authenticator: auth::Authenticator) -> Router {
         ));
     Router::new()
         .nest("/scim/v2", scim)
+        .nest("/api/v1", admin)
         .merge(feed)
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -206,10 +206,11 @@ pub struct DiscoveryDocument {
         crate::ops::readyz,
         crate::ops::metrics,
         openapi_json,
+        crate::admin::reconcile_get,
     ),
     components(schemas(ScimError, User, Group, GroupMember, ListResponse, PatchRequest, PatchOperation, SearchRequest, BulkRequest, BulkResponse, DiscoveryDocument)),
     modifiers(&ScimErrors),
-    tags((name = "scim", description = "SCIM 2.0 service provider"), (name = "ops", description = "Operational endpoints"))
+    tags((name = "scim", description = "SCIM 2.0 service provider"), (name = "ops", description = "Operational endpoints"), (name = "admin", description = "The admin API (admin-scoped tokens)"))
 )]
 pub struct ApiDoc;
 
