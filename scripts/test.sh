@@ -24,6 +24,9 @@ else
   echo "PostgreSQL not reachable at 127.0.0.1:5432: PostgreSQL tests will report that they skipped"
 fi
 
+step "Backstage test backend: npm install (real Backstage 1.45.3 for the end-to-end tests)"
+bash scripts/backstage.sh install
+
 step "cargo test (workspace)"
 cargo test --workspace --locked
 
