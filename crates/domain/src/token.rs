@@ -196,7 +196,8 @@ mod tests {
             "catalog-feed".parse::<TokenScope>(),
             Ok(TokenScope::CatalogFeed)
         );
-        assert!("admin".parse::<TokenScope>().is_err());
+        assert_eq!("admin".parse::<TokenScope>(), Ok(TokenScope::Admin));
+        assert!("superuser".parse::<TokenScope>().is_err());
     }
 
     #[test]
