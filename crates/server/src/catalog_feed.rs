@@ -42,6 +42,7 @@ use roster_domain::{MemberKind, TokenScope};
 use roster_store::{Position, Store, StoreError, StoreResult};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::auth::{bearer, AuthError, Authenticator};
@@ -61,6 +62,8 @@ const USER_PAGE: u64 = 1000;
 const GROUP_PAGE: u64 = 100;
 /// A body chunk is sent once it is this large.
 const CHUNK_BYTES: usize = 256 * 1024;
+/// Chunks encoded ahead of what the client has taken.
+const READ_AHEAD: usize = 2;
 
 /// How many names one [`assign_entity_names`] call gave out.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -328,7 +331,6 @@ struct Feed {
     index: GroupIndex,
     encoder: Encoder,
     phase: Phase,
-    started: bool,
 }
 
 impl Feed {
@@ -391,42 +393,54 @@ impl Feed {
     }
 }
 
-/// The body: chunks of at least [`CHUNK_BYTES`] (the last may be smaller),
-/// read from the store only as fast as the client takes them.
+/// The body: chunks of at least [`CHUNK_BYTES`] (the last may be smaller).
+///
+/// A task of its own reads and encodes up to [`READ_AHEAD`] chunks ahead of
+/// the client, so store reads overlap with sending; it stops as soon as the
+/// client goes away (the body, and with it the channel, is dropped).
 fn feed_stream(
     store: Arc<dyn Store>,
     config: PublishConfig,
     index: GroupIndex,
     format: Format,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-    let feed = Feed {
+    let (chunks, received) = tokio::sync::mpsc::channel(READ_AHEAD);
+    let mut feed = Feed {
         store,
         config,
         index,
         encoder: Encoder::new(format),
         phase: Phase::Users(Position::START),
-        started: false,
     };
-    futures::stream::try_unfold(feed, |mut feed| async move {
+    let produce = async move {
         let mut chunk = Vec::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 4);
-        if !feed.started {
-            feed.encoder.start(&mut chunk);
-            feed.started = true;
-        }
-        while chunk.len() < CHUNK_BYTES && !matches!(feed.phase, Phase::Done) {
-            if let Err(err) = feed.page(&mut chunk).await {
-                // Logged once, here; the error aborts the response so the
-                // client sees a failed read, never a short feed.
-                tracing::error!(error = %err, "catalog feed: storage failure while streaming");
-                return Err(std::io::Error::other(
-                    "the catalog feed failed while streaming",
-                ));
+        feed.encoder.start(&mut chunk);
+        loop {
+            while chunk.len() < CHUNK_BYTES && !matches!(feed.phase, Phase::Done) {
+                if let Err(err) = feed.page(&mut chunk).await {
+                    // Logged once, here; the error aborts the response so
+                    // the client sees a failed read, never a short feed.
+                    tracing::error!(error = %err, "catalog feed: storage failure while streaming");
+                    let failed = std::io::Error::other("the catalog feed failed while streaming");
+                    let _ = chunks.send(Err(failed)).await;
+                    return;
+                }
+            }
+            if chunk.is_empty() {
+                return;
+            }
+            let full = std::mem::replace(
+                &mut chunk,
+                Vec::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 4),
+            );
+            if chunks.send(Ok(Bytes::from(full))).await.is_err() {
+                return;
             }
         }
-        if chunk.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some((Bytes::from(chunk), feed)))
+    };
+    tokio::spawn(produce.instrument(tracing::Span::current()));
+    futures::stream::unfold(received, |mut received| async move {
+        received.recv().await.map(|item| (item, received))
     })
 }
 

@@ -511,6 +511,17 @@ fn limit_of(limit: u64) -> i64 {
 }
 
 impl PostgresStore {
+    /// A transaction for the catalog feed's reads and name claims, with
+    /// JIT compilation off: they are many cheap index lookups, which a
+    /// stale statistic (right after a bulk import) can make look expensive
+    /// enough to JIT-compile, costing tens of milliseconds per page for
+    /// nothing.
+    async fn catalog_tx(&self) -> Result<sqlx::Transaction<'_, Postgres>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await?;
+        Ok(tx)
+    }
+
     /// Claims entity names in `table` (see [`Store::claim_entity_names`]).
     ///
     /// An advisory lock per table serialises claims across replicas: the
@@ -523,7 +534,7 @@ impl PostgresStore {
         ids: &[PgUuid],
         names: &[String],
     ) -> Result<Vec<PgUuid>, Failure> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.catalog_tx().await?;
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
             .bind(format!("roster:{table}.entity_name"))
             .execute(&mut *tx)
@@ -839,24 +850,28 @@ impl Store for PostgresStore {
     }
 
     async fn users_without_entity_name(&self, limit: u64) -> StoreResult<Vec<User>> {
+        let mut tx = self.catalog_tx().await.map_err(StoreError::backend)?;
         let rows = sqlx::query(&format!(
             "{USERS_SELECT} WHERE entity_name IS NULL ORDER BY seq LIMIT $1"
         ))
         .bind(limit_of(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await
         .map_err(StoreError::backend)?;
+        tx.commit().await.map_err(StoreError::backend)?;
         rows.iter().map(user_from_row).collect()
     }
 
     async fn groups_without_entity_name(&self, limit: u64) -> StoreResult<Vec<Group>> {
+        let mut tx = self.catalog_tx().await.map_err(StoreError::backend)?;
         let rows = sqlx::query(&format!(
             "{GROUPS_SELECT} WHERE entity_name IS NULL ORDER BY seq LIMIT $1"
         ))
         .bind(limit_of(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await
         .map_err(StoreError::backend)?;
+        tx.commit().await.map_err(StoreError::backend)?;
         rows.iter().map(group_from_row).collect()
     }
 
@@ -903,6 +918,7 @@ impl Store for PostgresStore {
         after: Position,
         limit: u64,
     ) -> StoreResult<CatalogPage<CatalogUser>> {
+        let mut tx = self.catalog_tx().await.map_err(StoreError::backend)?;
         let rows = sqlx::query(
             "SELECT u.id, u.version, u.created, u.last_modified, u.doc, u.seq, u.entity_name, \
                ARRAY(SELECT gm.group_id FROM group_members gm \
@@ -911,9 +927,10 @@ impl Store for PostgresStore {
         )
         .bind(after.seq())
         .bind(limit_of(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await
         .map_err(StoreError::backend)?;
+        tx.commit().await.map_err(StoreError::backend)?;
         let mut last = None;
         let users = rows
             .iter()
@@ -938,13 +955,14 @@ impl Store for PostgresStore {
         after: Position,
         limit: u64,
     ) -> StoreResult<CatalogPage<CatalogGroup>> {
+        let mut tx = self.catalog_tx().await.map_err(StoreError::backend)?;
         let rows = sqlx::query(
             "SELECT id, version, created, last_modified, doc, seq, entity_name FROM groups \
              WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(after.seq())
         .bind(limit_of(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await
         .map_err(StoreError::backend)?;
         let mut last = None;
@@ -971,7 +989,7 @@ impl Store for PostgresStore {
                  WHERE gm.member_kind = 0 AND gm.group_id = ANY($1) ORDER BY gm.seq",
             )
             .bind(uuids(groups.iter().map(|g| g.group.id.as_uuid())))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await
             .map_err(StoreError::backend)?;
             for row in rows {
@@ -986,11 +1004,12 @@ impl Store for PostgresStore {
                 }
             }
         }
+        tx.commit().await.map_err(StoreError::backend)?;
         Ok(page_of(groups, last, limit))
     }
 
     async fn group_graph(&self) -> StoreResult<GroupGraph> {
-        let mut tx = self.pool.begin().await.map_err(StoreError::backend)?;
+        let mut tx = self.catalog_tx().await.map_err(StoreError::backend)?;
         let rows = sqlx::query("SELECT id, entity_name FROM groups ORDER BY seq")
             .fetch_all(&mut *tx)
             .await
@@ -1028,15 +1047,17 @@ impl Store for PostgresStore {
         // concurrent transactions commit in (a change counter or the
         // highest sequence value would not: a transaction holding a lower
         // value may commit after a reader saw a higher one).
+        let mut tx = self.catalog_tx().await.map_err(StoreError::backend)?;
         let row = sqlx::query(
             "SELECT (SELECT count(*) FROM users), \
                (SELECT coalesce(sum(uuid_hash_extended(id, version)), 0)::text FROM users), \
                (SELECT count(*) FROM groups), \
                (SELECT coalesce(sum(uuid_hash_extended(id, version)), 0)::text FROM groups)",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(StoreError::backend)?;
+        tx.commit().await.map_err(StoreError::backend)?;
         let users: i64 = get(&row, 0)?;
         let user_sum: String = get(&row, 1)?;
         let groups: i64 = get(&row, 2)?;

@@ -166,7 +166,7 @@ pub(crate) fn group_from_parts(
     })
 }
 
-fn meta_from_parts(version: i64, created: i64, last_modified: i64) -> StoreResult<Meta> {
+pub(crate) fn meta_from_parts(version: i64, created: i64, last_modified: i64) -> StoreResult<Meta> {
     Ok(Meta {
         created: from_millis(created)?,
         last_modified: from_millis(last_modified)?,

@@ -49,9 +49,19 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests that may wait for the writer before callers feel back-pressure.
 const WRITE_QUEUE: usize = 4096;
 
+/// Connections for whole-table walks, and their page cache (negative =
+/// KiB): the OS caches the file anyway; this only saves copying.
+const BULK_READERS: u32 = 2;
+const BULK_CACHE_KIB: &str = "-4096";
+
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
     readers: SqlitePool,
+    /// Connections for reads that walk whole tables (the catalog feed), with
+    /// a small page cache of their own: a walk through 100,000 users would
+    /// otherwise fill every reader's cache (32 MiB each) and push out the
+    /// pages SCIM requests keep hot.
+    bulk: SqlitePool,
     writer: mpsc::Sender<WriteRequest>,
 }
 
@@ -159,6 +169,21 @@ impl SqliteStore {
                 StoreError::Backend(format!("cannot open {} for reading: {err}", path.display()))
             })?;
 
+        let bulk = SqlitePoolOptions::new()
+            .max_connections(BULK_READERS)
+            .min_connections(0)
+            .test_before_acquire(false)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(
+                base.clone()
+                    .read_only(true)
+                    .pragma("cache_size", BULK_CACHE_KIB),
+            )
+            .await
+            .map_err(|err| {
+                StoreError::Backend(format!("cannot open {} for reading: {err}", path.display()))
+            })?;
+
         let checkpoints = base
             .connect()
             .await
@@ -170,6 +195,7 @@ impl SqliteStore {
         tokio::spawn(writer::run(conn, rx, kick));
         Ok(Self {
             readers,
+            bulk,
             writer: tx,
         })
     }
@@ -675,7 +701,7 @@ impl Store for SqliteStore {
         let names: Vec<String> = sqlx::query_scalar(&format!(
             "SELECT entity_name FROM {table} WHERE entity_name IS NOT NULL"
         ))
-        .fetch_all(&self.readers)
+        .fetch_all(&self.bulk)
         .await
         .map_err(StoreError::backend)?;
         Ok(names.into_iter().collect())
@@ -686,7 +712,7 @@ impl Store for SqliteStore {
         let name: Option<Option<String>> =
             sqlx::query_scalar(&format!("SELECT entity_name FROM {table} WHERE id = ?1"))
                 .bind(id.as_bytes().as_slice())
-                .fetch_optional(&self.readers)
+                .fetch_optional(&self.bulk)
                 .await
                 .map_err(StoreError::backend)?;
         Ok(name.flatten())
@@ -721,34 +747,36 @@ impl Store for SqliteStore {
         after: Position,
         limit: u64,
     ) -> StoreResult<CatalogPage<CatalogUser>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS}, seq, entity_name, \
-               (SELECT json_group_array(hex(gm.group_id)) FROM group_members gm \
-                WHERE gm.member_kind = 0 AND gm.member_id = users.id) \
-             FROM users WHERE seq > ?1 ORDER BY seq LIMIT ?2"
-        ))
-        .bind(after.seq())
-        .bind(limit_of(limit))
-        .fetch_all(&self.readers)
-        .await
-        .map_err(StoreError::backend)?;
-        let mut last = None;
+        // The page as one JSON value (see `members_json_sql` for why), with
+        // each document embedded as JSON so it is parsed once.
+        let json: String = sqlx::query_scalar(CATALOG_USERS_SQL)
+            .bind(after.seq())
+            .bind(limit_of(limit))
+            .fetch_one(&self.bulk)
+            .await
+            .map_err(StoreError::backend)?;
+        let mut rows: Vec<CatalogUserJson> = serde_json::from_str(&json)
+            .map_err(|err| StoreError::Backend(format!("reading users: {err}")))?;
+        rows.sort_by_key(|row| row.5);
+        let last = rows.last().map(|row| row.5);
         let users = rows
-            .iter()
-            .map(|row| {
-                last = Some(row.try_get::<i64, _>(5).map_err(StoreError::backend)?);
-                let groups: &str = row.try_get(7).map_err(StoreError::backend)?;
-                let groups: Vec<&str> = serde_json::from_str(groups)
-                    .map_err(|err| StoreError::Backend(format!("reading groups: {err}")))?;
-                Ok(CatalogUser {
-                    user: user_from_row(row)?,
-                    entity_name: row.try_get(6).map_err(StoreError::backend)?,
-                    groups: groups
-                        .into_iter()
-                        .map(|g| uuid_from_hex(g).map(GroupId::from_uuid))
-                        .collect::<StoreResult<_>>()?,
-                })
-            })
+            .into_iter()
+            .map(
+                |(id, version, created, last_modified, attributes, _, entity_name, groups)| {
+                    Ok(CatalogUser {
+                        user: User {
+                            id: UserId::from_uuid(uuid_from_hex(&id)?),
+                            meta: rows::meta_from_parts(version, created, last_modified)?,
+                            attributes,
+                        },
+                        entity_name,
+                        groups: groups
+                            .iter()
+                            .map(|g| uuid_from_hex(g).map(GroupId::from_uuid))
+                            .collect::<StoreResult<_>>()?,
+                    })
+                },
+            )
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(page_of(users, last, limit))
     }
@@ -764,7 +792,7 @@ impl Store for SqliteStore {
         ))
         .bind(after.seq())
         .bind(limit_of(limit))
-        .fetch_all(&self.readers)
+        .fetch_all(&self.bulk)
         .await
         .map_err(StoreError::backend)?;
         let mut last = None;
@@ -782,7 +810,7 @@ impl Store for SqliteStore {
         if !groups.is_empty() {
             let json: String = sqlx::query_scalar(CATALOG_MEMBERS_SQL)
                 .bind(id_list(groups.iter().map(|g| g.group.id.as_uuid())))
-                .fetch_one(&self.readers)
+                .fetch_one(&self.bulk)
                 .await
                 .map_err(StoreError::backend)?;
             let mut members: Vec<CatalogMemberJson> = serde_json::from_str(&json)
@@ -808,7 +836,7 @@ impl Store for SqliteStore {
 
     async fn group_graph(&self) -> StoreResult<GroupGraph> {
         let rows = sqlx::query("SELECT id, entity_name FROM groups ORDER BY seq")
-            .fetch_all(&self.readers)
+            .fetch_all(&self.bulk)
             .await
             .map_err(StoreError::backend)?;
         let groups = rows
@@ -826,7 +854,7 @@ impl Store for SqliteStore {
              JOIN groups p ON p.id = gm.group_id \
              WHERE gm.member_kind = 1 ORDER BY p.seq, gm.seq",
         )
-        .fetch_all(&self.readers)
+        .fetch_all(&self.bulk)
         .await
         .map_err(StoreError::backend)?;
         let edges = rows
@@ -854,7 +882,7 @@ impl Store for SqliteStore {
                (SELECT count(*) FROM groups), \
                (SELECT coalesce(group_concat(hex(id) || ':' || version, ','), '') FROM groups)",
         )
-        .fetch_one(&self.readers)
+        .fetch_one(&self.bulk)
         .await
         .map_err(StoreError::backend)?;
         let users: i64 = row.try_get(0).map_err(StoreError::backend)?;
@@ -901,6 +929,25 @@ const CATALOG_MEMBERS_SQL: &str = "SELECT json_group_array(json_array(s, g, m, n
 
 type CatalogMemberJson = (i64, String, String, Option<String>, i64);
 
+/// A page of users as one JSON array of `[hex id, version, created,
+/// lastModified, doc, seq, entity name, [hex group id, ...]]`.
+const CATALOG_USERS_SQL: &str = "SELECT json_group_array(json_array( \
+       hex(u.id), u.version, u.created, u.last_modified, json(u.doc), u.seq, u.entity_name, \
+       json((SELECT json_group_array(hex(gm.group_id)) FROM group_members gm \
+             WHERE gm.member_kind = 0 AND gm.member_id = u.id)))) \
+     FROM (SELECT * FROM users WHERE seq > ?1 ORDER BY seq LIMIT ?2) AS u";
+
+type CatalogUserJson = (
+    String,
+    i64,
+    i64,
+    i64,
+    roster_domain::UserAttributes,
+    i64,
+    Option<String>,
+    Vec<String>,
+);
+
 impl SqliteStore {
     async fn unnamed_rows(
         &self,
@@ -914,7 +961,7 @@ impl SqliteStore {
             "SELECT {columns} FROM {table} WHERE entity_name IS NULL ORDER BY seq LIMIT ?1"
         ))
         .bind(limit_of(limit))
-        .fetch_all(&self.readers)
+        .fetch_all(&self.bulk)
         .await
         .map_err(StoreError::backend)
     }

@@ -525,6 +525,10 @@ async fn revoke_token(conn: &mut SqliteConnection, name: &str, at: i64) -> Store
 /// it. The single writer makes this race-free: no other claim can commit
 /// between the check and the update. Claims arrive with distinct ids and
 /// names, so rows updated earlier in the statement cannot matter.
+///
+/// The `+` keeps SQLite from driving the join from `entity_name IS NULL`
+/// (every unnamed row, times every claim); it walks the claims and finds
+/// each row by id instead.
 async fn claim_entity_names(
     conn: &mut SqliteConnection,
     table: EntityTable,
@@ -558,7 +562,7 @@ macro_rules! claim_sql {
                    FROM json_each(?1) AS j) AS c \
              WHERE ",
             $table,
-            ".id = c.claim_id AND ",
+            ".id = c.claim_id AND +",
             $table,
             ".entity_name IS NULL \
              AND NOT EXISTS (SELECT 1 FROM ",
