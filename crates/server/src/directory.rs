@@ -43,6 +43,44 @@ pub struct Page {
     pub resources: Vec<Value>,
 }
 
+impl Page {
+    fn empty() -> Self {
+        Page {
+            total: 0,
+            resources: Vec::new(),
+        }
+    }
+}
+
+/// Which index a list filter lets the store use: a top-level `eq` on the
+/// resource's name attribute, on `externalId` or on `id`, in that order.
+/// The whole filter is still evaluated on what the index returns.
+enum IndexHint<'f> {
+    Name(&'f str),
+    ExternalId(&'f str),
+    Id(&'f str),
+    Scan,
+}
+
+fn index_hint<'f>(
+    filter: Option<&'f Filter>,
+    schema: &ResourceSchema,
+    name_attr: &str,
+) -> IndexHint<'f> {
+    let Some(f) = filter else {
+        return IndexHint::Scan;
+    };
+    if let Some(name) = f.equality_value(schema, name_attr) {
+        IndexHint::Name(name)
+    } else if let Some(ext) = f.equality_value(schema, "externalId") {
+        IndexHint::ExternalId(ext)
+    } else if let Some(id) = f.equality_value(schema, "id") {
+        IndexHint::Id(id)
+    } else {
+        IndexHint::Scan
+    }
+}
+
 /// What the caller demanded of the current version (`If-Match`).
 #[derive(Debug, Clone, Copy)]
 pub enum Precondition {
@@ -328,30 +366,15 @@ impl Directory {
 
         // Otherwise narrow by an index where the filter allows, then
         // evaluate the whole filter on the candidates.
-        let candidates_query = match &query.filter {
-            Some(f) => {
-                if let Some(name) = f.equality_value(schema, "userName") {
-                    UserQuery::ByUserName(name.to_string())
-                } else if let Some(ext) = f.equality_value(schema, "externalId") {
-                    UserQuery::ByExternalId(ext.to_string())
-                } else if let Some(id) = f.equality_value(schema, "id") {
-                    match id.parse::<UserId>() {
-                        Ok(id) => UserQuery::ByIds(vec![id]),
-                        Err(_) => {
-                            return Ok(Page {
-                                total: 0,
-                                resources: Vec::new(),
-                            })
-                        }
-                    }
-                } else {
-                    UserQuery::All {
-                        offset: 0,
-                        limit: None,
-                    }
-                }
-            }
-            None => UserQuery::All {
+        let candidates_query = match index_hint(query.filter.as_ref(), schema, "userName") {
+            IndexHint::Name(name) => UserQuery::ByUserName(name.to_string()),
+            IndexHint::ExternalId(ext) => UserQuery::ByExternalId(ext.to_string()),
+            IndexHint::Id(id) => match id.parse::<UserId>() {
+                Ok(id) => UserQuery::ByIds(vec![id]),
+                // Not an id Roster issues: nothing can match.
+                Err(_) => return Ok(Page::empty()),
+            },
+            IndexHint::Scan => UserQuery::All {
                 offset: 0,
                 limit: None,
             },
@@ -662,34 +685,20 @@ impl Directory {
             .as_ref()
             .is_some_and(|f| filter_mentions(f, "members"));
 
-        let candidates_query = match &query.filter {
-            Some(f) => {
-                if let Some(name) = f.equality_value(schema, "displayName") {
-                    GroupQuery::ByDisplayName(name.to_string())
-                } else if let Some(ext) = f.equality_value(schema, "externalId") {
-                    GroupQuery::ByExternalId(ext.to_string())
-                } else if let Some(id) = f.equality_value(schema, "id") {
-                    match id.parse::<GroupId>() {
-                        Ok(id) => GroupQuery::ByIds(vec![id]),
-                        Err(_) => {
-                            return Ok(Page {
-                                total: 0,
-                                resources: Vec::new(),
-                            })
-                        }
-                    }
-                } else {
-                    GroupQuery::All {
-                        offset: 0,
-                        limit: None,
-                    }
+        let candidates_query = match index_hint(query.filter.as_ref(), schema, "displayName") {
+            IndexHint::Name(name) => GroupQuery::ByDisplayName(name.to_string()),
+            IndexHint::ExternalId(ext) => GroupQuery::ByExternalId(ext.to_string()),
+            IndexHint::Id(id) => match id.parse::<GroupId>() {
+                Ok(id) => GroupQuery::ByIds(vec![id]),
+                Err(_) => return Ok(Page::empty()),
+            },
+            IndexHint::Scan if query.filter.is_none() && query.sort_by.is_none() => {
+                GroupQuery::All {
+                    offset: query.start_index.saturating_sub(1),
+                    limit: Some(query.page_size()),
                 }
             }
-            None if query.sort_by.is_none() => GroupQuery::All {
-                offset: query.start_index.saturating_sub(1),
-                limit: Some(query.page_size()),
-            },
-            None => GroupQuery::All {
+            IndexHint::Scan => GroupQuery::All {
                 offset: 0,
                 limit: None,
             },
