@@ -1,0 +1,416 @@
+//! Conditions on a resource, in the shape of Backstage's permission
+//! criteria: `allOf`/`anyOf`/`not` over the catalog's rules.
+//!
+//! Roster uses a criteria tree twice: handed back to the catalog inside a
+//! CONDITIONAL decision (the catalog then filters in its own database), and
+//! evaluated here against an entity when the question names one.
+
+use serde_json::{json, Map, Value};
+
+/// The resource type of the catalog's entities, and the plugin that owns
+/// the rules below.
+pub const CATALOG_ENTITY: &str = "catalog-entity";
+pub const CATALOG_PLUGIN: &str = "catalog";
+
+/// A criteria tree. `AllOf` and `AnyOf` are never empty.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Criteria {
+    AllOf(Vec<Criteria>),
+    AnyOf(Vec<Criteria>),
+    Not(Box<Criteria>),
+    Rule(CatalogRule),
+}
+
+/// The catalog's permission rules (resource type `catalog-entity`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CatalogRule {
+    /// Owned by one of `claims` (entity refs). `None` means the caller's own
+    /// ownership refs, filled in at decision time.
+    IsEntityOwner {
+        claims: Option<Vec<String>>,
+    },
+    IsEntityKind {
+        kinds: Vec<String>,
+    },
+    HasAnnotation {
+        annotation: String,
+        value: Option<String>,
+    },
+    HasLabel {
+        label: String,
+    },
+    HasMetadata {
+        key: String,
+        value: Option<String>,
+    },
+    HasSpec {
+        key: String,
+        value: Option<String>,
+    },
+}
+
+/// Why a criteria tree was refused, with where in it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct CriteriaError {
+    pub path: String,
+    pub message: String,
+}
+
+const RULE_NAMES: &str =
+    "IS_ENTITY_OWNER, IS_ENTITY_KIND, HAS_ANNOTATION, HAS_LABEL, HAS_METADATA, HAS_SPEC";
+
+/// Deepest criteria tree accepted, so a hostile document cannot make
+/// evaluation recurse without bound.
+const MAX_DEPTH: usize = 32;
+
+impl Criteria {
+    /// Parses a criteria tree: nodes `{allOf: [...]}`, `{anyOf: [...]}`,
+    /// `{not: node}` and leaves `{rule, params?, resourceType?}`.
+    pub fn from_json(value: &Value, path: &str) -> Result<Self, CriteriaError> {
+        Self::parse_at(value, path, 0)
+    }
+
+    fn parse_at(value: &Value, path: &str, depth: usize) -> Result<Self, CriteriaError> {
+        let fail = |message: String| CriteriaError {
+            path: path.to_owned(),
+            message,
+        };
+        if depth > MAX_DEPTH {
+            return Err(fail(format!("conditions nest deeper than {MAX_DEPTH}")));
+        }
+        let Some(object) = value.as_object() else {
+            return Err(fail(
+                "expected an object with allOf, anyOf, not or rule".into(),
+            ));
+        };
+        let list = |key: &str, items: &Value| -> Result<Vec<Criteria>, CriteriaError> {
+            let Some(items) = items.as_array().filter(|items| !items.is_empty()) else {
+                return Err(fail(format!("{key} must be a non-empty list")));
+            };
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| Self::parse_at(item, &format!("{path}.{key}[{i}]"), depth + 1))
+                .collect()
+        };
+        let only = |key: &str| -> Result<(), CriteriaError> {
+            match object.keys().find(|k| k.as_str() != key) {
+                Some(other) => Err(fail(format!("unexpected key {other:?} beside {key}"))),
+                None => Ok(()),
+            }
+        };
+        if let Some(items) = object.get("allOf") {
+            only("allOf")?;
+            return Ok(Self::AllOf(list("allOf", items)?));
+        }
+        if let Some(items) = object.get("anyOf") {
+            only("anyOf")?;
+            return Ok(Self::AnyOf(list("anyOf", items)?));
+        }
+        if let Some(inner) = object.get("not") {
+            only("not")?;
+            if inner.is_array() {
+                return Err(fail("not takes a single condition, not a list".into()));
+            }
+            let inner = Self::parse_at(inner, &format!("{path}.not"), depth + 1)?;
+            return Ok(Self::Not(Box::new(inner)));
+        }
+        CatalogRule::from_json(object, path).map(Self::Rule)
+    }
+
+    /// The Backstage JSON form, with `IS_ENTITY_OWNER` leaves that name no
+    /// claims given `own_claims`.
+    pub fn to_backstage_json(&self, own_claims: &[String]) -> Value {
+        match self {
+            Self::AllOf(items) => {
+                json!({"allOf": items.iter().map(|c| c.to_backstage_json(own_claims)).collect::<Vec<_>>()})
+            }
+            Self::AnyOf(items) => {
+                json!({"anyOf": items.iter().map(|c| c.to_backstage_json(own_claims)).collect::<Vec<_>>()})
+            }
+            Self::Not(inner) => json!({"not": inner.to_backstage_json(own_claims)}),
+            Self::Rule(rule) => rule.to_backstage_json(Some(own_claims)),
+        }
+    }
+
+    /// The document form: as Backstage's, but `IS_ENTITY_OWNER` without
+    /// claims stays without them, and leaves carry no `resourceType`.
+    pub fn to_document_json(&self) -> Value {
+        match self {
+            Self::AllOf(items) => {
+                json!({"allOf": items.iter().map(Self::to_document_json).collect::<Vec<_>>()})
+            }
+            Self::AnyOf(items) => {
+                json!({"anyOf": items.iter().map(Self::to_document_json).collect::<Vec<_>>()})
+            }
+            Self::Not(inner) => json!({"not": inner.to_document_json()}),
+            Self::Rule(rule) => {
+                let mut leaf = rule.to_backstage_json(None);
+                if let Some(object) = leaf.as_object_mut() {
+                    object.remove("resourceType");
+                }
+                leaf
+            }
+        }
+    }
+
+    /// Whether `entity` (a catalog entity as the catalog API returns it)
+    /// satisfies the tree.
+    pub fn matches(&self, entity: &Value, own_claims: &[String]) -> bool {
+        match self {
+            Self::AllOf(items) => items.iter().all(|c| c.matches(entity, own_claims)),
+            Self::AnyOf(items) => items.iter().any(|c| c.matches(entity, own_claims)),
+            Self::Not(inner) => !inner.matches(entity, own_claims),
+            Self::Rule(rule) => rule.matches(entity, own_claims),
+        }
+    }
+}
+
+impl CatalogRule {
+    fn from_json(leaf: &Map<String, Value>, path: &str) -> Result<Self, CriteriaError> {
+        let fail = |message: String| CriteriaError {
+            path: path.to_owned(),
+            message,
+        };
+        let Some(rule) = leaf.get("rule").and_then(Value::as_str) else {
+            return Err(fail(
+                "expected allOf, anyOf, not, or a leaf with a rule name".into(),
+            ));
+        };
+        if let Some(other) = leaf
+            .keys()
+            .find(|k| !matches!(k.as_str(), "rule" | "params" | "resourceType"))
+        {
+            return Err(fail(format!("unexpected key {other:?} in a rule")));
+        }
+        match leaf.get("resourceType") {
+            None => {}
+            Some(Value::String(t)) if t == CATALOG_ENTITY => {}
+            Some(other) => {
+                return Err(fail(format!(
+                    "resourceType {other} is not supported; rules apply to {CATALOG_ENTITY:?}"
+                )))
+            }
+        }
+        let empty = Map::new();
+        let params = match leaf.get("params") {
+            None | Some(Value::Null) => &empty,
+            Some(Value::Object(params)) => params,
+            Some(_) => return Err(fail("params must be an object".into())),
+        };
+        let text = |key: &str| -> Result<String, CriteriaError> {
+            match params.get(key) {
+                Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+                _ => Err(fail(format!(
+                    "{rule} needs params.{key}, a non-empty string"
+                ))),
+            }
+        };
+        let optional_text = |key: &str| -> Result<Option<String>, CriteriaError> {
+            match params.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(fail(format!("params.{key} must be a string"))),
+            }
+        };
+        let strings = |key: &str| -> Result<Option<Vec<String>>, CriteriaError> {
+            match params.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Array(items)) if !items.is_empty() => items
+                    .iter()
+                    .map(|item| {
+                        item.as_str()
+                            .map(str::to_owned)
+                            .ok_or_else(|| fail(format!("params.{key} must be a list of strings")))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Some),
+                Some(_) => Err(fail(format!(
+                    "params.{key} must be a non-empty list of strings"
+                ))),
+            }
+        };
+        let allow_params = |allowed: &[&str]| -> Result<(), CriteriaError> {
+            match params.keys().find(|k| !allowed.contains(&k.as_str())) {
+                Some(other) => Err(fail(format!("{rule} has no parameter {other:?}"))),
+                None => Ok(()),
+            }
+        };
+        Ok(match rule {
+            "IS_ENTITY_OWNER" => {
+                allow_params(&["claims"])?;
+                Self::IsEntityOwner {
+                    claims: strings("claims")?,
+                }
+            }
+            "IS_ENTITY_KIND" => {
+                allow_params(&["kinds"])?;
+                let Some(kinds) = strings("kinds")? else {
+                    return Err(fail("IS_ENTITY_KIND needs params.kinds".into()));
+                };
+                Self::IsEntityKind { kinds }
+            }
+            "HAS_ANNOTATION" => {
+                allow_params(&["annotation", "value"])?;
+                Self::HasAnnotation {
+                    annotation: text("annotation")?,
+                    value: optional_text("value")?,
+                }
+            }
+            "HAS_LABEL" => {
+                allow_params(&["label"])?;
+                Self::HasLabel {
+                    label: text("label")?,
+                }
+            }
+            "HAS_METADATA" => {
+                allow_params(&["key", "value"])?;
+                Self::HasMetadata {
+                    key: text("key")?,
+                    value: optional_text("value")?,
+                }
+            }
+            "HAS_SPEC" => {
+                allow_params(&["key", "value"])?;
+                Self::HasSpec {
+                    key: text("key")?,
+                    value: optional_text("value")?,
+                }
+            }
+            other => {
+                return Err(fail(format!(
+                    "unknown rule {other:?}; expected one of {RULE_NAMES}"
+                )))
+            }
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::IsEntityOwner { .. } => "IS_ENTITY_OWNER",
+            Self::IsEntityKind { .. } => "IS_ENTITY_KIND",
+            Self::HasAnnotation { .. } => "HAS_ANNOTATION",
+            Self::HasLabel { .. } => "HAS_LABEL",
+            Self::HasMetadata { .. } => "HAS_METADATA",
+            Self::HasSpec { .. } => "HAS_SPEC",
+        }
+    }
+
+    /// The leaf as Backstage writes it. With `own_claims`, an owner rule
+    /// without claims gets them; without, it stays as written.
+    fn to_backstage_json(&self, own_claims: Option<&[String]>) -> Value {
+        let with_value = |key_name: &str, key: &str, value: &Option<String>| {
+            let mut params = Map::new();
+            params.insert(key_name.to_owned(), Value::String(key.to_owned()));
+            if let Some(value) = value {
+                params.insert("value".to_owned(), Value::String(value.clone()));
+            }
+            Value::Object(params)
+        };
+        let params = match self {
+            Self::IsEntityOwner { claims } => match (claims, own_claims) {
+                (Some(claims), _) => json!({ "claims": claims }),
+                (None, Some(own)) => json!({ "claims": own }),
+                (None, None) => Value::Null,
+            },
+            Self::IsEntityKind { kinds } => json!({ "kinds": kinds }),
+            Self::HasAnnotation { annotation, value } => {
+                with_value("annotation", annotation, value)
+            }
+            Self::HasLabel { label } => json!({ "label": label }),
+            Self::HasMetadata { key, value } | Self::HasSpec { key, value } => {
+                with_value("key", key, value)
+            }
+        };
+        let mut leaf = Map::new();
+        leaf.insert("resourceType".into(), Value::String(CATALOG_ENTITY.into()));
+        leaf.insert("rule".into(), Value::String(self.name().into()));
+        if !params.is_null() {
+            leaf.insert("params".into(), params);
+        }
+        Value::Object(leaf)
+    }
+
+    /// Evaluates the rule the way the catalog does in its database.
+    fn matches(&self, entity: &Value, own_claims: &[String]) -> bool {
+        match self {
+            Self::IsEntityOwner { claims } => {
+                let claims = claims.as_deref().unwrap_or(own_claims);
+                owners_of(entity)
+                    .iter()
+                    .any(|owner| claims.iter().any(|c| c.eq_ignore_ascii_case(owner)))
+            }
+            Self::IsEntityKind { kinds } => entity
+                .get("kind")
+                .and_then(Value::as_str)
+                .is_some_and(|kind| kinds.iter().any(|k| k.eq_ignore_ascii_case(kind))),
+            Self::HasAnnotation { annotation, value } => {
+                has_entry(entity, &["metadata", "annotations"], annotation, value)
+            }
+            Self::HasLabel { label } => has_entry(entity, &["metadata", "labels"], label, &None),
+            Self::HasMetadata { key, value } => {
+                has_path(entity.get("metadata"), key, value.as_deref())
+            }
+            Self::HasSpec { key, value } => has_path(entity.get("spec"), key, value.as_deref()),
+        }
+    }
+}
+
+/// The entity refs owning an entity: its `ownedBy` relations, or when the
+/// entity came without relations, `spec.owner` completed the way the
+/// catalog completes it (default kind `group`, the entity's namespace).
+fn owners_of(entity: &Value) -> Vec<String> {
+    if let Some(relations) = entity.get("relations").and_then(Value::as_array) {
+        return relations
+            .iter()
+            .filter(|r| r.get("type").and_then(Value::as_str) == Some("ownedBy"))
+            .filter_map(|r| r.get("targetRef").and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect();
+    }
+    let Some(owner) = entity.pointer("/spec/owner").and_then(Value::as_str) else {
+        return Vec::new();
+    };
+    let namespace = entity
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    let (kind, rest) = owner.split_once(':').unwrap_or(("group", owner));
+    let (namespace, name) = rest.split_once('/').unwrap_or((namespace, rest));
+    vec![format!("{}:{namespace}/{name}", kind.to_ascii_lowercase())]
+}
+
+fn has_entry(entity: &Value, at: &[&str], key: &str, value: &Option<String>) -> bool {
+    let map = at.iter().try_fold(entity, |v, k| v.get(k));
+    match map.and_then(|m| m.get(key)) {
+        None => false,
+        Some(found) => value
+            .as_deref()
+            .is_none_or(|want| found.as_str() == Some(want)),
+    }
+}
+
+/// `HAS_METADATA`/`HAS_SPEC`: the dotted `key` exists under `root`, and
+/// when `value` is given, equals it (or, for a list, contains it).
+fn has_path(root: Option<&Value>, key: &str, value: Option<&str>) -> bool {
+    let found = key
+        .split('.')
+        .try_fold(root, |v, part| Some(v?.get(part)))
+        .flatten();
+    match (found, value) {
+        (None, _) | (Some(Value::Null), _) => false,
+        (Some(_), None) => true,
+        (Some(Value::Array(items)), Some(want)) => items.iter().any(|i| scalar_eq(i, want)),
+        (Some(found), Some(want)) => scalar_eq(found, want),
+    }
+}
+
+fn scalar_eq(value: &Value, want: &str) -> bool {
+    match value {
+        Value::String(s) => s == want,
+        Value::Bool(b) => b.to_string() == want,
+        Value::Number(n) => n.to_string() == want,
+        _ => false,
+    }
+}
