@@ -18,6 +18,13 @@
 #                           (unset: only the fixture components are loaded)
 #   ROSTER_PORT             port allowed for URL reading on 127.0.0.1
 #                           (default: the port of ROSTER_FEED_URL)
+#   ROSTER_PERMISSION_URL   Roster's permission API, e.g.
+#                           http://127.0.0.1:8080/backstage/permission: adds
+#                           app-config.permission.yaml (permission.enabled, and
+#                           discovery sends plugin id `permission` there)
+#   BACKSTAGE_PERMISSION    allow-all: adds app-config.allow-all.yaml (permission
+#                           enabled, Backstage's own allow-all policy decides;
+#                           a baseline); unset or off: permission disabled
 #   BACKSTAGE_START_TIMEOUT seconds to wait for readiness         (default 180)
 # Each instance keeps its pid and log under e2e/backstage/run/<port>/.
 set -euo pipefail
@@ -103,6 +110,20 @@ cmd_start() {
   else
     configs+=(--config "$DIR/app-config.no-feed.yaml")
     log "ROSTER_FEED_URL unset: loading the fixture components only"
+  fi
+  case "${BACKSTAGE_PERMISSION:-off}" in
+    off) ;;
+    allow-all)
+      [ -z "${ROSTER_PERMISSION_URL:-}" ] ||
+        die "set ROSTER_PERMISSION_URL or BACKSTAGE_PERMISSION=allow-all, not both"
+      configs+=(--config "$DIR/app-config.allow-all.yaml")
+      log "permission enabled: Backstage's own allow-all policy decides"
+      ;;
+    *) die "BACKSTAGE_PERMISSION must be allow-all or off, not '$BACKSTAGE_PERMISSION'" ;;
+  esac
+  if [ -n "${ROSTER_PERMISSION_URL:-}" ]; then
+    configs+=(--config "$DIR/app-config.permission.yaml")
+    log "permission enabled: decisions from $ROSTER_PERMISSION_URL"
   fi
   # Config substitution drops a key whose variable is unset, so always set it.
   export ROSTER_PORT="${ROSTER_PORT:-0}"
@@ -197,7 +218,7 @@ case "${1:-}" in
     exec python3 "$DIR/selftest.py"
     ;;
   *)
-    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

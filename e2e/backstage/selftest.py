@@ -216,6 +216,9 @@ def main():
         ROSTER_PORT=str(feed_port),
     )
     env.pop("NODE_ENV", None)
+    # The checks below expect the permission framework disabled.
+    env.pop("ROSTER_PERMISSION_URL", None)
+    env.pop("BACKSTAGE_PERMISSION", None)
     print("feed %s; backstage port %d" % (feed_url, port))
     t0 = time.time()
     start = subprocess.run(["bash", SCRIPT, "start"], env=env, stdout=subprocess.PIPE, text=True)
