@@ -20,10 +20,17 @@ use roster_domain::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub mod access;
+mod handovers;
 mod postgres;
 mod rows;
 mod sqlite;
 
+pub use access::{
+    AccessChange, AccessChangeRecord, AccessSnapshot, AccessStore, AccessSubject, AccessWrite,
+    StoredAssignment, StoredRole,
+};
+pub use handovers::{Handover, HandoverReason, ReconcileFix};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -182,7 +189,7 @@ impl DirectoryFingerprint {
 
 /// The persistence interface. See the crate docs for the guarantees.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: access::AccessStore + Send + Sync + 'static {
     /// Checks that the database answers.
     async fn ping(&self) -> StoreResult<()>;
 
@@ -303,6 +310,24 @@ pub trait Store: Send + Sync + 'static {
     /// The directory's current [`DirectoryFingerprint`]. Costs one pass
     /// over the users' and groups' ids and versions, no documents.
     async fn directory_fingerprint(&self) -> StoreResult<DirectoryFingerprint>;
+
+    // Ownership handovers
+
+    /// Records who takes over an offboarded user's entities (one per user).
+    /// A manual handover ([`HandoverReason::Manual`]) replaces any; any
+    /// other replaces an earlier automatic one but never a manual one.
+    /// Returns whether `handover` was stored.
+    async fn save_handover(&self, handover: &Handover) -> StoreResult<bool>;
+    async fn get_handover(&self, user: UserId) -> StoreResult<Option<Handover>>;
+    /// Every handover, newest first.
+    async fn list_handovers(&self) -> StoreResult<Vec<Handover>>;
+    /// Removes a user's handover; returns whether there was one.
+    async fn delete_handover(&self, user: UserId) -> StoreResult<bool>;
+    /// Appends records of applied reconcile fixes, in order, in one
+    /// transaction.
+    async fn record_reconcile_fixes(&self, fixes: &[ReconcileFix]) -> StoreResult<()>;
+    /// The `limit` most recently recorded fixes, newest first.
+    async fn list_reconcile_fixes(&self, limit: u64) -> StoreResult<Vec<ReconcileFix>>;
 }
 
 /// The claims that count: the first per id and per (lowercased) name, with

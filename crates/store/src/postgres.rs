@@ -32,14 +32,19 @@ use sqlx::{Decode, Encode, Row, Type};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+mod access;
+
+use crate::handovers::{
+    handover_from_parts, FixRow, HandoverRow, FIX_COLUMNS, HANDOVER_COLUMNS, HANDOVER_UPSERT_TAIL,
+};
 use crate::rows::{
     self, fold_display_name, group_from_parts, kind_from_db, kind_to_db, map_sqlx,
     token_from_parts, user_from_parts, GroupRow, TokenRow, UserRow, KIND_GROUP, KIND_USER,
 };
 use crate::{
     distinct_claims, page_of, CatalogGroup, CatalogMember, CatalogPage, CatalogUser,
-    DirectoryFingerprint, GroupGraph, GroupQuery, GroupRef, MembershipChange, Position, Store,
-    StoreError, StoreResult, UserQuery,
+    DirectoryFingerprint, GroupGraph, GroupQuery, GroupRef, Handover, MembershipChange, Position,
+    ReconcileFix, Store, StoreError, StoreResult, UserQuery,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -1066,4 +1071,124 @@ impl Store for PostgresStore {
             "u{users}-{user_sum}-g{groups}-{group_sum}"
         )))
     }
+
+    async fn save_handover(&self, handover: &Handover) -> StoreResult<bool> {
+        let row = HandoverRow::from_handover(handover)?;
+        let done = sqlx::query(&format!(
+            "INSERT INTO handovers ({HANDOVER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             {HANDOVER_UPSERT_TAIL}"
+        ))
+        .bind(PgUuid(row.user_id))
+        .bind(&row.user_name)
+        .bind(&row.entity_name)
+        .bind(&row.successor)
+        .bind(row.successor_id.map(PgUuid))
+        .bind(row.reason)
+        .bind(row.recorded_at)
+        .bind(&row.recorded_by)
+        .execute(&self.pool)
+        .await
+        .map_err(map_sqlx)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn get_handover(&self, user: UserId) -> StoreResult<Option<Handover>> {
+        sqlx::query(&format!(
+            "SELECT {HANDOVER_COLUMNS} FROM handovers WHERE user_id = $1"
+        ))
+        .bind(PgUuid(user.as_uuid()))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::backend)?
+        .map(|row| handover_from_row(&row))
+        .transpose()
+    }
+
+    async fn list_handovers(&self) -> StoreResult<Vec<Handover>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {HANDOVER_COLUMNS} FROM handovers ORDER BY recorded_at DESC, user_id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::backend)?;
+        rows.iter().map(handover_from_row).collect()
+    }
+
+    async fn delete_handover(&self, user: UserId) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM handovers WHERE user_id = $1")
+            .bind(PgUuid(user.as_uuid()))
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn record_reconcile_fixes(&self, fixes: &[ReconcileFix]) -> StoreResult<()> {
+        if fixes.is_empty() {
+            return Ok(());
+        }
+        let rows = fixes
+            .iter()
+            .map(FixRow::from_fix)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+        for row in &rows {
+            sqlx::query(&format!(
+                "INSERT INTO reconcile_fixes ({FIX_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            ))
+            .bind(row.applied_at)
+            .bind(&row.actor)
+            .bind(&row.finding)
+            .bind(&row.entity_ref)
+            .bind(&row.uid)
+            .bind(&row.action)
+            .bind(&row.outcome)
+            .bind(&row.error)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+        }
+        tx.commit().await.map_err(map_sqlx)
+    }
+
+    async fn list_reconcile_fixes(&self, limit: u64) -> StoreResult<Vec<ReconcileFix>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {FIX_COLUMNS} FROM reconcile_fixes ORDER BY seq DESC LIMIT $1"
+        ))
+        .bind(limit_of(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::backend)?;
+        rows.iter()
+            .map(|row| {
+                FixRow {
+                    applied_at: get(row, 0)?,
+                    actor: get(row, 1)?,
+                    finding: get(row, 2)?,
+                    entity_ref: get(row, 3)?,
+                    uid: get(row, 4)?,
+                    action: get(row, 5)?,
+                    outcome: get(row, 6)?,
+                    error: get(row, 7)?,
+                }
+                .into_fix()
+            })
+            .collect()
+    }
+}
+
+fn handover_from_row(row: &PgRow) -> StoreResult<Handover> {
+    let user_id: PgUuid = get(row, 0)?;
+    let successor_id: Option<PgUuid> = get(row, 4)?;
+    let reason: &str = get(row, 5)?;
+    handover_from_parts(
+        user_id.0,
+        get(row, 1)?,
+        get(row, 2)?,
+        get(row, 3)?,
+        successor_id.map(|id| id.0),
+        reason,
+        get(row, 6)?,
+        get(row, 7)?,
+    )
 }

@@ -26,16 +26,18 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use crate::handovers::{handover_from_parts, FixRow, HandoverRow, FIX_COLUMNS, HANDOVER_COLUMNS};
 use crate::rows::{
     self, fold_display_name, group_from_parts, kind_from_db, token_from_parts, user_from_parts,
     uuid_from_bytes, GroupRow, TokenRow, UserRow,
 };
 use crate::{
     distinct_claims, page_of, CatalogGroup, CatalogMember, CatalogPage, CatalogUser,
-    DirectoryFingerprint, GroupGraph, GroupQuery, GroupRef, MembershipChange, Position, Store,
-    StoreError, StoreResult, UserQuery,
+    DirectoryFingerprint, GroupGraph, GroupQuery, GroupRef, Handover, MembershipChange, Position,
+    ReconcileFix, Store, StoreError, StoreResult, UserQuery,
 };
 
+mod access;
 mod writer;
 
 use writer::{EntityTable, MembersWrite, Outcome, WriteOp, WriteRequest};
@@ -895,6 +897,94 @@ impl Store for SqliteStore {
             fnv1a(group_versions.as_bytes())
         )))
     }
+
+    async fn save_handover(&self, handover: &Handover) -> StoreResult<bool> {
+        let row = HandoverRow::from_handover(handover)?;
+        self.write(WriteOp::SaveHandover(row))
+            .await
+            .map(Outcome::existed)
+    }
+
+    async fn get_handover(&self, user: UserId) -> StoreResult<Option<Handover>> {
+        sqlx::query(&format!(
+            "SELECT {HANDOVER_COLUMNS} FROM handovers WHERE user_id = ?1"
+        ))
+        .bind(user.as_uuid().as_bytes().as_slice())
+        .fetch_optional(&self.readers)
+        .await
+        .map_err(StoreError::backend)?
+        .map(|row| handover_from_row(&row))
+        .transpose()
+    }
+
+    async fn list_handovers(&self) -> StoreResult<Vec<Handover>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {HANDOVER_COLUMNS} FROM handovers ORDER BY recorded_at DESC, user_id"
+        ))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(StoreError::backend)?;
+        rows.iter().map(handover_from_row).collect()
+    }
+
+    async fn delete_handover(&self, user: UserId) -> StoreResult<bool> {
+        self.write(WriteOp::DeleteHandover {
+            user_id: user.as_uuid(),
+        })
+        .await
+        .map(Outcome::existed)
+    }
+
+    async fn record_reconcile_fixes(&self, fixes: &[ReconcileFix]) -> StoreResult<()> {
+        if fixes.is_empty() {
+            return Ok(());
+        }
+        let rows = fixes
+            .iter()
+            .map(FixRow::from_fix)
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.write(WriteOp::RecordFixes(rows)).await.map(|_| ())
+    }
+
+    async fn list_reconcile_fixes(&self, limit: u64) -> StoreResult<Vec<ReconcileFix>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {FIX_COLUMNS} FROM reconcile_fixes ORDER BY seq DESC LIMIT ?1"
+        ))
+        .bind(limit_of(limit))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(StoreError::backend)?;
+        rows.iter()
+            .map(|row| {
+                FixRow {
+                    applied_at: row.try_get(0).map_err(StoreError::backend)?,
+                    actor: row.try_get(1).map_err(StoreError::backend)?,
+                    finding: row.try_get(2).map_err(StoreError::backend)?,
+                    entity_ref: row.try_get(3).map_err(StoreError::backend)?,
+                    uid: row.try_get(4).map_err(StoreError::backend)?,
+                    action: row.try_get(5).map_err(StoreError::backend)?,
+                    outcome: row.try_get(6).map_err(StoreError::backend)?,
+                    error: row.try_get(7).map_err(StoreError::backend)?,
+                }
+                .into_fix()
+            })
+            .collect()
+    }
+}
+
+fn handover_from_row(row: &SqliteRow) -> StoreResult<Handover> {
+    let user_id: &[u8] = row.try_get(0).map_err(StoreError::backend)?;
+    let successor_id: Option<&[u8]> = row.try_get(4).map_err(StoreError::backend)?;
+    handover_from_parts(
+        uuid_from_bytes(user_id)?,
+        row.try_get(1).map_err(StoreError::backend)?,
+        row.try_get(2).map_err(StoreError::backend)?,
+        row.try_get(3).map_err(StoreError::backend)?,
+        successor_id.map(uuid_from_bytes).transpose()?,
+        row.try_get(5).map_err(StoreError::backend)?,
+        row.try_get(6).map_err(StoreError::backend)?,
+        row.try_get(7).map_err(StoreError::backend)?,
+    )
 }
 
 /// The table holding entity names of `kind`.

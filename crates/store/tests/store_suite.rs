@@ -23,8 +23,9 @@ use roster_domain::{
     PersonName, TokenHash, TokenName, TokenScope, User, UserAttributes, UserId, UserName, Version,
 };
 use roster_store::{
-    CatalogMember, DirectoryFingerprint, GroupQuery, GroupRef, MembershipChange, Position,
-    PostgresStore, SqliteStore, Store, StoreError, StoreResult, UniqueField, UserQuery,
+    CatalogMember, DirectoryFingerprint, GroupQuery, GroupRef, Handover, HandoverReason,
+    MembershipChange, Position, PostgresStore, ReconcileFix, SqliteStore, Store, StoreError,
+    StoreResult, UniqueField, UserQuery,
 };
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -32,6 +33,14 @@ use sqlx::{Connection, Executor};
 use time::macros::datetime;
 use time::OffsetDateTime;
 use uuid::Uuid;
+
+#[path = "store_suite/access.rs"]
+mod access;
+use access::{
+    access_policy_round_trips_under_a_revision_guard,
+    access_subject_resolves_nested_groups_like_the_reference,
+    concurrent_policy_writes_apply_one_at_a_time,
+};
 
 // ---------------------------------------------------------------------------
 // Harness
@@ -1918,6 +1927,142 @@ async fn fingerprint_changes_with_every_directory_change(cx: Ctx) {
 }
 
 // ---------------------------------------------------------------------------
+// Ownership handovers and reconcile fixes
+// ---------------------------------------------------------------------------
+
+fn handover(
+    user: &User,
+    successor: &str,
+    reason: HandoverReason,
+    when: OffsetDateTime,
+) -> Handover {
+    Handover {
+        user_id: user.id,
+        user_name: user.user_name().as_str().to_owned(),
+        entity_name: Some(user.user_name().as_str().to_lowercase()),
+        successor: successor.to_owned(),
+        successor_id: Some(Uuid::new_v4()),
+        reason,
+        recorded_at: when,
+        recorded_by: "scim".to_owned(),
+    }
+}
+
+async fn handovers_outlive_the_user_and_manual_ones_stick(cx: Ctx) {
+    let store = &*cx.store;
+    let users = insert_users(store, &["jane", "bob"]).await;
+    let (jane, bob) = (&users[0], &users[1]);
+    assert_eq!(store.get_handover(jane.id).await.unwrap(), None);
+    assert!(store.list_handovers().await.unwrap().is_empty());
+
+    // Automatic, then deleted user: the row stays, exactly as written.
+    let auto = handover(jane, "user:default/boss", HandoverReason::Manager, at(1));
+    assert!(store.save_handover(&auto).await.unwrap());
+    assert!(store.delete_user(jane.id, at(2)).await.unwrap());
+    assert_eq!(
+        store.get_handover(jane.id).await.unwrap(),
+        Some(auto.clone())
+    );
+
+    // A later automatic choice replaces an automatic one.
+    let later = Handover {
+        successor: "group:default/payments".to_owned(),
+        successor_id: None,
+        reason: HandoverReason::PrimaryGroup,
+        entity_name: None,
+        ..handover(jane, "", HandoverReason::PrimaryGroup, at(3))
+    };
+    assert!(store.save_handover(&later).await.unwrap());
+    assert_eq!(store.get_handover(jane.id).await.unwrap(), Some(later));
+
+    // A manual one replaces it, and no automatic one replaces the manual.
+    let mut manual = handover(jane, "user:default/ops.lead", HandoverReason::Manual, at(4));
+    manual.recorded_by = "ops".to_owned();
+    manual.successor_id = None;
+    assert!(store.save_handover(&manual).await.unwrap());
+    let again = handover(
+        jane,
+        "group:default/fallback",
+        HandoverReason::Fallback,
+        at(5),
+    );
+    assert!(!store.save_handover(&again).await.unwrap());
+    assert_eq!(
+        store.get_handover(jane.id).await.unwrap(),
+        Some(manual.clone())
+    );
+    // A newer manual one does.
+    let manual2 = Handover {
+        successor: "group:default/platform".to_owned(),
+        ..manual.clone()
+    };
+    assert!(store.save_handover(&manual2).await.unwrap());
+    assert_eq!(
+        store.get_handover(jane.id).await.unwrap(),
+        Some(manual2.clone())
+    );
+
+    // Listing: newest first.
+    let bobs = handover(bob, "fallback:x", HandoverReason::Fallback, at(10));
+    assert!(store.save_handover(&bobs).await.unwrap());
+    let listed = store.list_handovers().await.unwrap();
+    assert_eq!(listed, vec![bobs.clone(), manual2]);
+
+    // Another handle sees the same; deleting is per user.
+    let other = cx.reopen().await.unwrap();
+    assert_eq!(other.list_handovers().await.unwrap().len(), 2);
+    assert!(store.delete_handover(jane.id).await.unwrap());
+    assert!(!store.delete_handover(jane.id).await.unwrap());
+    assert_eq!(store.get_handover(jane.id).await.unwrap(), None);
+    assert_eq!(store.list_handovers().await.unwrap(), vec![bobs]);
+}
+
+fn fix(n: usize, outcome: &str, error: Option<&str>) -> ReconcileFix {
+    ReconcileFix {
+        applied_at: at(i64::try_from(n).unwrap()),
+        actor: if n.is_multiple_of(2) { "cli" } else { "ops" }.to_owned(),
+        finding: "ghost-user".to_owned(),
+        entity_ref: Some(format!("user:default/ghost{n}")),
+        uid: (!n.is_multiple_of(3)).then(|| format!("uid-{n}")),
+        action: "delete-entity".to_owned(),
+        outcome: outcome.to_owned(),
+        error: error.map(str::to_owned),
+    }
+}
+
+async fn reconcile_fixes_are_appended_and_listed_newest_first(cx: Ctx) {
+    let store = &*cx.store;
+    assert!(store.list_reconcile_fixes(10).await.unwrap().is_empty());
+    store.record_reconcile_fixes(&[]).await.unwrap();
+    let first = vec![fix(1, "deleted", None), fix(2, "failed", Some("HTTP 500"))];
+    store.record_reconcile_fixes(&first).await.unwrap();
+    let second = vec![
+        fix(3, "already-gone", None),
+        fix(4, "refreshed", None),
+        fix(5, "not-attempted", Some("stopped")),
+    ];
+    store.record_reconcile_fixes(&second).await.unwrap();
+
+    let all = store.list_reconcile_fixes(100).await.unwrap();
+    let expected: Vec<ReconcileFix> = first.iter().chain(&second).rev().cloned().collect();
+    assert_eq!(all, expected);
+    assert_eq!(
+        store.list_reconcile_fixes(2).await.unwrap(),
+        expected[..2].to_vec()
+    );
+    assert!(all[1].ok() && !all[0].ok() && !all[3].ok());
+    assert_eq!(
+        cx.reopen()
+            .await
+            .unwrap()
+            .list_reconcile_fixes(1)
+            .await
+            .unwrap(),
+        expected[..1].to_vec()
+    );
+}
+
+// ---------------------------------------------------------------------------
 // Migration folders
 // ---------------------------------------------------------------------------
 
@@ -1986,7 +2131,18 @@ fn migration_folders_define_the_same_versions_tables_and_indexes() {
     assert_eq!(sqlite.0, postgres.0, "migration versions differ");
     assert_eq!(sqlite.1, postgres.1, "tables differ");
     assert_eq!(sqlite.2, postgres.2, "indexes differ");
-    for table in ["users", "groups", "group_members", "api_tokens"] {
+    for table in [
+        "users",
+        "groups",
+        "group_members",
+        "api_tokens",
+        "handovers",
+        "reconcile_fixes",
+        "access_roles",
+        "access_assignments",
+        "access_changes",
+        "access_revision",
+    ] {
         assert!(sqlite.1.contains(table), "{table} missing: {:?}", sqlite.1);
     }
 }
@@ -2043,4 +2199,9 @@ store_tests!(
     concurrent_claims_never_share_a_name,
     catalog_pages_walk_everything,
     fingerprint_changes_with_every_directory_change,
+    handovers_outlive_the_user_and_manual_ones_stick,
+    reconcile_fixes_are_appended_and_listed_newest_first,
+    access_policy_round_trips_under_a_revision_guard,
+    concurrent_policy_writes_apply_one_at_a_time,
+    access_subject_resolves_nested_groups_like_the_reference,
 );

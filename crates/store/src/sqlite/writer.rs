@@ -25,6 +25,7 @@ use sqlx::Connection;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use crate::handovers::{FixRow, HandoverRow, HANDOVER_COLUMNS, HANDOVER_UPSERT_TAIL};
 use crate::rows::{map_sqlx, GroupRow, TokenRow, UserRow};
 use crate::{StoreError, StoreResult};
 
@@ -70,6 +71,15 @@ pub(super) enum WriteOp {
         table: EntityTable,
         claims: String,
     },
+    /// Upsert into `handovers`; an automatic row never replaces a manual one.
+    SaveHandover(HandoverRow),
+    DeleteHandover {
+        user_id: Uuid,
+    },
+    /// Appends to `reconcile_fixes`, in order.
+    RecordFixes(Vec<FixRow>),
+    /// A policy change (see `sqlite/access.rs`).
+    Access(Box<super::access::AccessWriteOp>),
 }
 
 /// The tables that hold entity names.
@@ -100,10 +110,13 @@ impl WriteOp {
             | WriteOp::UpdateUser { .. }
             | WriteOp::InsertToken(_)
             | WriteOp::RevokeToken { .. }
-            | WriteOp::ClaimEntityNames { .. } => false,
+            | WriteOp::ClaimEntityNames { .. }
+            | WriteOp::SaveHandover(_)
+            | WriteOp::DeleteHandover { .. } => false,
+            WriteOp::RecordFixes(rows) => rows.len() > 1,
             WriteOp::InsertGroup { members, .. } => members.is_some(),
             WriteOp::UpdateGroup { members, .. } => !matches!(members, MembersWrite::Unchanged),
-            WriteOp::DeleteUser { .. } | WriteOp::DeleteGroup { .. } => true,
+            WriteOp::DeleteUser { .. } | WriteOp::DeleteGroup { .. } | WriteOp::Access(_) => true,
         }
     }
 }
@@ -114,6 +127,8 @@ pub(super) enum Outcome {
     Existed(bool),
     /// The ids whose entity name claim succeeded.
     Claimed(Vec<Uuid>),
+    /// The policy revision a change produced.
+    Revision(u64),
 }
 
 impl Outcome {
@@ -243,6 +258,7 @@ async fn rollback(conn: &mut SqliteConnection) {
 
 async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> StoreResult<Outcome> {
     match op {
+        WriteOp::Access(op) => super::access::apply(conn, op).await,
         WriteOp::InsertUser(row) => insert_user(conn, row).await,
         WriteOp::UpdateUser { row, expected } => update_user(conn, row, *expected).await,
         WriteOp::DeleteUser { id, now } => delete_user(conn, *id, *now).await,
@@ -258,6 +274,9 @@ async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> StoreResult<Outcome
         WriteOp::ClaimEntityNames { table, claims } => {
             claim_entity_names(conn, *table, claims).await
         }
+        WriteOp::SaveHandover(row) => save_handover(conn, row).await,
+        WriteOp::DeleteHandover { user_id } => delete_handover(conn, *user_id).await,
+        WriteOp::RecordFixes(rows) => record_fixes(conn, rows).await,
     }
 }
 
@@ -575,3 +594,54 @@ macro_rules! claim_sql {
 
 const CLAIM_USERS: &str = claim_sql!("users");
 const CLAIM_GROUPS: &str = claim_sql!("groups");
+
+async fn save_handover(conn: &mut SqliteConnection, row: &HandoverRow) -> StoreResult<Outcome> {
+    let sql = format!(
+        "INSERT INTO handovers ({HANDOVER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+         {HANDOVER_UPSERT_TAIL}"
+    );
+    let done = sqlx::query(&sql)
+        .bind(blob(&row.user_id))
+        .bind(&row.user_name)
+        .bind(&row.entity_name)
+        .bind(&row.successor)
+        .bind(row.successor_id.as_ref().map(blob))
+        .bind(row.reason)
+        .bind(row.recorded_at)
+        .bind(&row.recorded_by)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
+    Ok(Outcome::Existed(done.rows_affected() > 0))
+}
+
+async fn delete_handover(conn: &mut SqliteConnection, user_id: Uuid) -> StoreResult<Outcome> {
+    let done = sqlx::query("DELETE FROM handovers WHERE user_id = ?1")
+        .bind(blob(&user_id))
+        .execute(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
+    Ok(Outcome::Existed(done.rows_affected() > 0))
+}
+
+async fn record_fixes(conn: &mut SqliteConnection, rows: &[FixRow]) -> StoreResult<Outcome> {
+    for row in rows {
+        sqlx::query(
+            "INSERT INTO reconcile_fixes \
+             (applied_at, actor, finding, entity_ref, uid, action, outcome, error) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .bind(row.applied_at)
+        .bind(&row.actor)
+        .bind(&row.finding)
+        .bind(&row.entity_ref)
+        .bind(&row.uid)
+        .bind(&row.action)
+        .bind(&row.outcome)
+        .bind(&row.error)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_sqlx)?;
+    }
+    Ok(Outcome::Done)
+}
