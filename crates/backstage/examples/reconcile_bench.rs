@@ -64,7 +64,11 @@ fn directory(users: usize, rng: &mut Rng) -> DirectorySnapshot {
                 .collect(),
         })
         .collect();
-    DirectorySnapshot { users, groups }
+    DirectorySnapshot {
+        users,
+        groups,
+        handovers: Vec::new(),
+    }
 }
 
 fn entity(kind: &str, name: String, uid: usize, location: &str) -> CatalogEntity {

@@ -26,7 +26,10 @@
 //!   names a user or group that is gone, deactivated, or a ghost that the
 //!   proposed fixes delete, with a proposed new owner (the manager, else the
 //!   primary group, else the configured fallback owner; never one that is
-//!   itself gone or deactivated).
+//!   itself gone or deactivated). When Roster recorded a handover for the
+//!   departed user ([`DirHandover`]), its successor comes first: it is the
+//!   only candidate left once a deleted user's manager is forgotten, and a
+//!   person may have chosen it.
 //!
 //! Each catalog entity gets at most one of the first three findings (ghost,
 //! then deactivated, then duplicate), so no two fixes act on one entity.
@@ -69,6 +72,24 @@ pub mod annotations {
 pub struct DirectorySnapshot {
     pub users: Vec<DirUser>,
     pub groups: Vec<DirGroup>,
+    /// Who takes over from offboarded users (Roster's handover map): the
+    /// proposed new owner of what they owned, ahead of any other candidate.
+    pub handovers: Vec<DirHandover>,
+}
+
+/// A recorded ownership handover: what Roster kept of a deleted or
+/// deactivated user, and who takes over their entities.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DirHandover {
+    /// The offboarded user's SCIM id (what `roster.dev/scim-id` carried).
+    pub user_id: String,
+    pub user_name: String,
+    /// The user's Backstage name, if it was ever published.
+    pub entity_name: Option<String>,
+    /// An entity ref of kind user or group.
+    pub successor: String,
+    /// `manager`, `primary-group`, `fallback` or `manual`.
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

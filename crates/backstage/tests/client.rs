@@ -952,6 +952,7 @@ async fn reconcile_and_apply_against_the_stand_in() {
             })
             .collect(),
         groups: vec![],
+        handovers: vec![],
     };
     let report = reconcile(&directory, &catalog, &ReconcileConfig::default());
     let plan = plan_fixes(&report);

@@ -10,8 +10,8 @@ use proptest::prelude::*;
 use roster_backstage::client::{CatalogError, Deletion};
 use roster_backstage::reconcile::{
     annotations, apply_fixes, plan_fixes, reconcile, render_csv, render_json, render_table,
-    CatalogEntity, CatalogWriter, DirGroup, DirUser, DirectorySnapshot, EntityRef, Finding,
-    FindingKind, FixAction, Outcome, ReconcileConfig, Relation, Report,
+    CatalogEntity, CatalogWriter, DirGroup, DirHandover, DirUser, DirectorySnapshot, EntityRef,
+    Finding, FindingKind, FixAction, Outcome, ReconcileConfig, Relation, Report,
 };
 use serde_json::Value;
 
@@ -221,6 +221,8 @@ struct Case {
     users: Vec<DirUser>,
     groups: Vec<DirGroup>,
     catalog: Vec<CatalogEntity>,
+    /// Roster's handover map: who took over from departed users.
+    handovers: Vec<DirHandover>,
     fallback: Option<&'static str>,
     expect: &'static [&'static str],
     /// Sentences (or parts) that must appear in the findings' evidence or
@@ -232,6 +234,7 @@ fn run(case: &Case) -> Report {
     let directory = DirectorySnapshot {
         users: case.users.clone(),
         groups: case.groups.clone(),
+        handovers: case.handovers.clone(),
     };
     let config = ReconcileConfig {
         fallback_owner: case.fallback.map(str::to_owned),
@@ -254,6 +257,17 @@ fn team() -> DirGroup {
 
 fn platform() -> DirGroup {
     group("g-platform", "platform")
+}
+
+/// A handover recorded for departed user `id` (Backstage name `name`).
+fn handover(id: &str, name: &str, successor: &str, reason: &str) -> DirHandover {
+    DirHandover {
+        user_id: id.to_owned(),
+        user_name: name.to_owned(),
+        entity_name: Some(name.to_owned()),
+        successor: successor.to_owned(),
+        reason: reason.to_owned(),
+    }
 }
 
 fn cases() -> Vec<Case> {
@@ -661,6 +675,100 @@ fn cases() -> Vec<Case> {
             evidence: &["user:default/bob is a ghost (its roster.dev/scim-id `u-bob` names no directory record)", "the group it was in, group:default/gone, is gone too"],
             ..Case::default()
         },
+        // ----- dangling owners: the handover map -----
+        Case {
+            name: "owned by a deleted user with a recorded handover: its successor, not the ghost's group",
+            users: vec![boss()],
+            groups: vec![team()],
+            catalog: vec![
+                feed_user(&boss()),
+                feed_group(&team()),
+                cat_user("bob").scim("u-bob").at(FEED).orphan().relation("memberOf", "group:default/team-a"),
+                component("svc").owner("user:bob"),
+            ],
+            handovers: vec![handover("u-bob", "bob", "user:default/boss", "manager")],
+            expect: &[
+                "ghost-user user:default/bob => delete user:default/bob (uid uid-bob)",
+                "dangling-owner component:default/svc => change owner user:default/bob -> user:default/boss (manual)",
+            ],
+            evidence: &["proposed: the successor recorded when `bob` left (manager), user:default/boss"],
+            ..Case::default()
+        },
+        Case {
+            name: "handover matched by scim id even when the ghost's name differs",
+            users: vec![boss()],
+            catalog: vec![
+                feed_user(&boss()),
+                cat_user("bob.old").scim("U-BOB").at(FEED).orphan(),
+                component("svc").owner("user:bob.old"),
+            ],
+            handovers: vec![handover("u-bob", "bob", "group:default/platform", "manual")],
+            groups: vec![platform()],
+            expect: &[
+                "ghost-user user:default/bob.old => delete user:default/bob.old (uid uid-bob.old)",
+                "dangling-owner component:default/svc => change owner user:default/bob.old -> group:default/platform (manual)",
+            ],
+            evidence: &["proposed: the successor recorded when `bob` left (manual), group:default/platform"],
+            ..Case::default()
+        },
+        Case {
+            name: "owner already gone from the catalog: the handover by Backstage name",
+            users: vec![boss()],
+            catalog: vec![feed_user(&boss()), component("svc").owner("user:bob")],
+            handovers: vec![handover("u-bob", "bob", "user:boss", "manager")],
+            expect: &["dangling-owner component:default/svc => change owner user:default/bob -> user:default/boss (manual)"],
+            evidence: &["proposed: the successor recorded when `bob` left (manager), user:default/boss"],
+            ..Case::default()
+        },
+        Case {
+            name: "a handover by name counts only in Roster's namespace",
+            users: vec![boss()],
+            catalog: vec![feed_user(&boss()), component("svc").owner("user:ops/bob")],
+            handovers: vec![handover("u-bob", "bob", "user:default/boss", "manager")],
+            expect: &["dangling-owner component:default/svc => change owner user:ops/bob -> (none found) (manual)"],
+            evidence: &["nothing is known about user:ops/bob"],
+            ..Case::default()
+        },
+        Case {
+            name: "the handover successor left too: the usual candidates",
+            users: vec![boss().inactive()],
+            groups: vec![team()],
+            catalog: vec![
+                feed_group(&team()),
+                cat_user("bob").scim("u-bob").at(FEED).orphan().relation("memberOf", "group:default/team-a"),
+                component("svc").owner("user:bob"),
+            ],
+            handovers: vec![handover("u-bob", "bob", "user:default/boss", "manager")],
+            expect: &[
+                "ghost-user user:default/bob => delete user:default/bob (uid uid-bob)",
+                "dangling-owner component:default/svc => change owner user:default/bob -> group:default/team-a (manual)",
+            ],
+            evidence: &[
+                "the successor recorded when `bob` left (manager), user:default/boss, is deactivated too",
+                "proposed: the group it was in, group:default/team-a",
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "a deactivated user's manual handover beats their manager",
+            users: vec![jane().inactive().manager("u-boss"), boss()],
+            groups: vec![platform()],
+            catalog: vec![feed_user(&boss()), feed_group(&platform()), component("svc").owner("user:jane")],
+            handovers: vec![handover("u-jane", "jane", "group:default/platform", "manual")],
+            expect: &["dangling-owner component:default/svc => change owner user:default/jane -> group:default/platform (manual)"],
+            evidence: &["proposed: the successor recorded when `jane` left (manual), group:default/platform"],
+            ..Case::default()
+        },
+        Case {
+            name: "an unusable handover successor is noted and skipped",
+            groups: vec![platform()],
+            catalog: vec![feed_group(&platform()), component("svc").owner("user:bob")],
+            handovers: vec![handover("u-bob", "bob", "component:default/x", "manual")],
+            fallback: Some("platform"),
+            expect: &["dangling-owner component:default/svc => change owner user:default/bob -> group:default/platform (manual)"],
+            evidence: &["the handover recorded for `bob` names `component:default/x`, which is not a user or group reference", "proposed: the fallback owner, group:default/platform"],
+            ..Case::default()
+        },
         Case {
             name: "owned by a ghost group: its parent",
             groups: vec![platform()],
@@ -898,6 +1006,7 @@ fn entities_from_api_json() {
             ..DirUser::default()
         }],
         groups: vec![group("g1", "payments-core")],
+        handovers: vec![],
     };
     let report = reconcile(&directory, &entities, &ReconcileConfig::default());
     let lines: Vec<String> = report.findings.iter().map(line).collect();
@@ -1241,7 +1350,11 @@ fn directory_strategy() -> impl Strategy<Value = DirectorySnapshot> {
                         member_ids: Vec::new(),
                     })
                     .collect();
-                DirectorySnapshot { users, groups }
+                DirectorySnapshot {
+                    users,
+                    groups,
+                    handovers: Vec::new(),
+                }
             })
     })
 }

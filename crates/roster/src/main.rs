@@ -224,9 +224,7 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 async fn reconcile(config: Config, format: &str, apply: bool) -> Result<()> {
-    use roster_backstage::reconcile::{
-        apply_fixes, plan_fixes, render_csv, render_json, render_table,
-    };
+    use roster_backstage::reconcile::{plan_fixes, render_csv, render_json, render_table};
     if !matches!(format, "table" | "json" | "csv") {
         bail!("unknown --format {format:?}; use table, json or csv");
     }
@@ -262,7 +260,12 @@ async fn reconcile(config: Config, format: &str, apply: bool) -> Result<()> {
     for fix in &plan {
         eprintln!("  - {fix:?}");
     }
-    let outcomes = apply_fixes(&client, &plan).await;
+    // Each fix is recorded in the store with its outcome (`GET
+    // /api/v1/reconcile/fixes` lists them).
+    let outcomes =
+        roster_server::reconciliation::apply_and_record(&*store, &client, &report, "cli")
+            .await
+            .context("while recording the applied fixes in the database")?;
     let mut failed = 0;
     for applied in &outcomes {
         // Each applied fix is recorded in the log (and so in the journal of

@@ -12,12 +12,21 @@ use roster_domain::TokenScope;
 use serde_json::json;
 
 use crate::auth::{bearer, AuthError, Authenticator};
+use crate::handovers;
 use crate::reconciliation::{self, ReconcileError};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/reconcile", get(reconcile_get))
+        .route("/reconcile/fixes", get(handovers::reconcile_fixes_list))
+        .route("/handovers", get(handovers::handovers_list))
+        .route(
+            "/handovers/{user_id}",
+            get(handovers::handovers_get)
+                .put(handovers::handovers_put)
+                .delete(handovers::handovers_delete),
+        )
         // Its own fallback, so unknown admin paths sit behind the token check too.
         .fallback(admin_not_found)
 }
@@ -27,7 +36,7 @@ async fn admin_not_found() -> Response {
 }
 
 /// An admin API error: `{"error": {"status", "message"}}`.
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (
         status,
         Json(json!({"error": {"status": status.as_u16(), "message": message.into()}})),

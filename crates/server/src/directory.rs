@@ -17,7 +17,10 @@ use roster_scim::resource::{self, MemberValue, UserGroup};
 use roster_scim::schema::ResourceSchema;
 use roster_scim::schema::{group_resource, user_resource};
 use roster_scim::ScimError;
-use roster_store::{GroupQuery, MembershipChange, Store, StoreError, UniqueField, UserQuery};
+use roster_store::{
+    GroupQuery, Handover, HandoverReason, MembershipChange, Store, StoreError, UniqueField,
+    UserQuery,
+};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -112,6 +115,27 @@ pub struct Directory {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     base_url: Arc<str>,
+    handovers: Arc<HandoverPolicy>,
+}
+
+/// How the directory chooses who takes over an offboarded user's catalog
+/// entities: their manager, else their first published group, else
+/// `fallback_owner`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandoverPolicy {
+    /// The namespace the feed publishes users and groups in.
+    pub namespace: String,
+    /// `[backstage] fallback_owner`: an entity ref (kind defaults to group).
+    pub fallback_owner: Option<String>,
+}
+
+impl Default for HandoverPolicy {
+    fn default() -> Self {
+        Self {
+            namespace: "default".to_owned(),
+            fallback_owner: None,
+        }
+    }
 }
 
 /// Maps storage failures to SCIM errors. Backend failures are logged here,
@@ -172,7 +196,14 @@ impl Directory {
             store,
             clock,
             base_url: base_url.into(),
+            handovers: Arc::new(HandoverPolicy::default()),
         }
+    }
+
+    /// The same directory, choosing handover successors by `policy`.
+    pub fn with_handover_policy(mut self, policy: HandoverPolicy) -> Self {
+        self.handovers = Arc::new(policy);
+        self
     }
 
     pub fn base_url(&self) -> &str {
@@ -276,10 +307,15 @@ impl Directory {
             };
             match self.store.update_user(&updated, current.meta.version).await {
                 Ok(()) => {
+                    if current.attributes.is_active() && !updated.attributes.is_active() {
+                        let group_ids: Vec<GroupId> =
+                            groups.iter().filter_map(|g| g.id.parse().ok()).collect();
+                        self.record_handover(&updated, Some(group_ids)).await;
+                    }
                     return Ok(UserView {
                         user: updated,
                         groups,
-                    })
+                    });
                 }
                 Err(StoreError::VersionMismatch { .. }) if precondition.allows_retry() => continue,
                 Err(StoreError::NotFound) => return Err(user_not_found(id)),
@@ -321,16 +357,168 @@ impl Directory {
     pub async fn delete_user(&self, id: &str, precondition: Precondition) -> Result<(), ScimError> {
         let user = self.load_user(id).await?;
         precondition.check(user.meta.version)?;
+        // Chosen before the delete, which takes the user's memberships and
+        // entity name with it.
+        let handover = self.choose_handover(&user, None).await;
         let existed = self
             .store
             .delete_user(user.id, self.clock.now())
             .await
             .map_err(store_error)?;
         if existed {
+            self.save_handover(handover).await;
             Ok(())
         } else {
             Err(user_not_found(id))
         }
+    }
+
+    // ----- ownership handovers ------------------------------------------
+
+    /// Records who takes over a user who was just deactivated.
+    async fn record_handover(&self, user: &User, groups: Option<Vec<GroupId>>) {
+        let handover = self.choose_handover(user, groups).await;
+        self.save_handover(handover).await;
+    }
+
+    /// Stores an automatic handover (one write; a manual one is kept). A
+    /// failure is logged and does not fail the SCIM request: the user
+    /// change is already committed, and reconciliation still proposes an
+    /// owner without it.
+    async fn save_handover(&self, handover: Option<Handover>) {
+        let Some(handover) = handover else {
+            return;
+        };
+        match self.store.save_handover(&handover).await {
+            Ok(true) => tracing::info!(
+                user = %handover.user_id,
+                successor = %handover.successor,
+                reason = %handover.reason,
+                "ownership handover recorded"
+            ),
+            Ok(false) => tracing::info!(
+                user = %handover.user_id,
+                "a manual ownership handover is kept"
+            ),
+            Err(err) => {
+                tracing::error!(error = %err, user = %handover.user_id, "recording an ownership handover failed")
+            }
+        }
+    }
+
+    /// The successor of an offboarded user, by [`HandoverPolicy`]: reads
+    /// only (a few indexed lookups), `None` when nobody qualifies or the
+    /// store fails (logged).
+    async fn choose_handover(&self, user: &User, groups: Option<Vec<GroupId>>) -> Option<Handover> {
+        match self.try_choose_handover(user, groups).await {
+            Ok(handover) => handover,
+            Err(err) => {
+                tracing::error!(error = %err, user = %user.id, "choosing an ownership successor failed");
+                None
+            }
+        }
+    }
+
+    async fn try_choose_handover(
+        &self,
+        user: &User,
+        groups: Option<Vec<GroupId>>,
+    ) -> Result<Option<Handover>, StoreError> {
+        use roster_backstage::reconcile::EntityRef;
+        let namespace = self.handovers.namespace.as_str();
+        let mut chosen: Option<(String, Option<Uuid>, HandoverReason)> = None;
+
+        // The manager, if they are a live user with a Backstage name.
+        let manager = user
+            .attributes
+            .enterprise
+            .as_ref()
+            .and_then(|e| e.manager.as_ref())
+            .and_then(|m| m.value.as_deref())
+            .and_then(|value| value.trim().parse::<UserId>().ok())
+            .filter(|manager| *manager != user.id);
+        if let Some(manager) = manager {
+            let active = self
+                .store
+                .get_user(manager)
+                .await?
+                .is_some_and(|m| m.attributes.is_active());
+            if active {
+                if let Some(name) = self
+                    .store
+                    .entity_name(MemberKind::User, manager.as_uuid())
+                    .await?
+                {
+                    let to = EntityRef::new("user", namespace, &name);
+                    chosen = Some((
+                        to.to_string(),
+                        Some(manager.as_uuid()),
+                        HandoverReason::Manager,
+                    ));
+                }
+            }
+        }
+
+        // Else the first of their groups (in creation order) with a name.
+        if chosen.is_none() {
+            let groups = match groups {
+                Some(groups) => groups,
+                None => self
+                    .store
+                    .groups_of_users(&[user.id])
+                    .await?
+                    .remove(&user.id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|g| g.id)
+                    .collect(),
+            };
+            for group in groups {
+                if let Some(name) = self
+                    .store
+                    .entity_name(MemberKind::Group, group.as_uuid())
+                    .await?
+                {
+                    let to = EntityRef::new("group", namespace, &name);
+                    chosen = Some((
+                        to.to_string(),
+                        Some(group.as_uuid()),
+                        HandoverReason::PrimaryGroup,
+                    ));
+                    break;
+                }
+            }
+        }
+
+        // Else the configured fallback owner.
+        if chosen.is_none() {
+            chosen = self
+                .handovers
+                .fallback_owner
+                .as_deref()
+                .and_then(|raw| EntityRef::parse(raw, "group", namespace))
+                .filter(|to| matches!(to.kind(), "user" | "group"))
+                .map(|to| (to.to_string(), None, HandoverReason::Fallback));
+        }
+
+        let Some((successor, successor_id, reason)) = chosen else {
+            tracing::info!(user = %user.id, "no ownership successor: no manager, group or fallback owner");
+            return Ok(None);
+        };
+        let entity_name = self
+            .store
+            .entity_name(MemberKind::User, user.id.as_uuid())
+            .await?;
+        Ok(Some(Handover {
+            user_id: user.id,
+            user_name: user.user_name().as_str().to_owned(),
+            entity_name,
+            successor,
+            successor_id,
+            reason,
+            recorded_at: self.clock.now(),
+            recorded_by: "scim".to_owned(),
+        }))
     }
 
     pub async fn list_users(&self, query: &ListQuery) -> Result<Page, ScimError> {

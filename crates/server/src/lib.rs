@@ -9,6 +9,7 @@ pub mod auth;
 pub mod catalog_feed;
 pub mod config;
 pub mod directory;
+pub mod handovers;
 pub mod openapi;
 pub(crate) mod ops;
 pub mod reconciliation;
@@ -139,7 +140,11 @@ impl Application {
         let address = listener.local_addr()?;
         let base_url = config.base_url(address);
         let directory =
-            directory::Directory::new(store.clone(), clock, &format!("{base_url}/scim/v2"));
+            directory::Directory::new(store.clone(), clock, &format!("{base_url}/scim/v2"))
+                .with_handover_policy(directory::HandoverPolicy {
+                    namespace: config.publish.namespace.as_str().to_owned(),
+                    fallback_owner: config.backstage.fallback_owner.clone(),
+                });
         let state = AppState {
             directory,
             config: Arc::new(config),

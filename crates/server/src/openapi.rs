@@ -207,10 +207,16 @@ pub struct DiscoveryDocument {
         crate::ops::metrics,
         openapi_json,
         crate::admin::reconcile_get,
+        catalog_feed_doc,
+        crate::handovers::handovers_list,
+        crate::handovers::handovers_get,
+        crate::handovers::handovers_put,
+        crate::handovers::handovers_delete,
+        crate::handovers::reconcile_fixes_list,
     ),
     components(schemas(ScimError, User, Group, GroupMember, ListResponse, PatchRequest, PatchOperation, SearchRequest, BulkRequest, BulkResponse, DiscoveryDocument)),
     modifiers(&ScimErrors),
-    tags((name = "scim", description = "SCIM 2.0 service provider"), (name = "ops", description = "Operational endpoints"), (name = "admin", description = "The admin API (admin-scoped tokens)"))
+    tags((name = "scim", description = "SCIM 2.0 service provider"), (name = "ops", description = "Operational endpoints"), (name = "admin", description = "The admin API (admin-scoped tokens)"), (name = "backstage", description = "The Backstage catalog feed (catalog-feed tokens)"))
 )]
 pub struct ApiDoc;
 
@@ -271,6 +277,31 @@ impl Modify for ScimErrors {
 pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
+
+/// Every published user and group as Backstage entities, for a Backstage
+/// `url` location: YAML documents separated by `---`, or one JSON array
+/// with `Accept: application/json`. Streamed; the `ETag` fingerprints the
+/// whole directory and the publish settings. (Documentation only: the
+/// handler is `catalog_feed::entities_get`.)
+#[utoipa::path(get, path = "/backstage/entities.yaml", tag = "backstage", operation_id = "entities_get",
+    params(
+        ("token" = Option<String>, Query, description = "A catalog-feed token (Backstage's URL reader sends no headers); an `Authorization: Bearer` header works too"),
+        ("If-None-Match" = Option<String>, Header, description = "The ETag of an earlier answer: 304 if the directory has not changed since"),
+    ),
+    responses(
+        (status = 200, description = "Every published user and group",
+            headers(("ETag" = String, description = "A fingerprint of the directory and the publish settings")),
+            content(
+                (String = "application/yaml"),
+                (Vec<Object> = "application/json"),
+            )),
+        (status = 304, description = "Not modified: the directory is as it was at the ETag given"),
+        (status = 401, description = "No token, or an unknown or revoked one", content_type = "application/json", body = Object),
+        (status = 403, description = "The token's scope is not catalog-feed", content_type = "application/json", body = Object),
+    ),
+    security(("bearer" = [])))]
+#[allow(dead_code)]
+fn catalog_feed_doc() {}
 
 /// This OpenAPI document.
 #[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object)))]

@@ -8,10 +8,11 @@
 
 use roster_backstage::client::{CatalogClient, CatalogConfig, CatalogError, CatalogToken};
 use roster_backstage::reconcile::{
-    self, CatalogEntity, DirGroup, DirUser, DirectorySnapshot, ReconcileConfig, Report,
-    CATALOG_FIELDS,
+    self, apply_fixes, plan_fixes, AppliedFix, CatalogEntity, CatalogWriter, DirGroup, DirHandover,
+    DirUser, DirectorySnapshot, FixAction, Outcome, ReconcileConfig, Report, CATALOG_FIELDS,
 };
-use roster_store::{Position, Store, StoreError};
+use roster_store::{Position, ReconcileFix, Store, StoreError};
+use time::OffsetDateTime;
 
 use crate::config::Config;
 
@@ -102,6 +103,18 @@ pub async fn directory_snapshot(store: &dyn Store) -> Result<DirectorySnapshot, 
             None => break,
         }
     }
+    snapshot.handovers = store
+        .list_handovers()
+        .await?
+        .into_iter()
+        .map(|h| DirHandover {
+            user_id: h.user_id.to_string(),
+            user_name: h.user_name,
+            entity_name: h.entity_name,
+            successor: h.successor,
+            reason: h.reason.as_str().to_owned(),
+        })
+        .collect();
     Ok(snapshot)
 }
 
@@ -128,4 +141,73 @@ pub async fn reconcile_now(
         fallback_owner: config.backstage.fallback_owner.clone(),
     };
     Ok(reconcile::reconcile(&snapshot, &catalog, &settings))
+}
+
+/// Applies the report's applicable fixes through `writer` and records each
+/// one, with its outcome, in the store (`reconcile_fixes`), as done by
+/// `actor` (a token name, or `cli`). Returns the outcomes; a failure to
+/// record is an error (the fixes themselves have run by then).
+pub async fn apply_and_record<W: CatalogWriter>(
+    store: &dyn Store,
+    writer: &W,
+    report: &Report,
+    actor: &str,
+) -> Result<Vec<AppliedFix>, StoreError> {
+    let plan = plan_fixes(report);
+    let applied = apply_fixes(writer, &plan).await;
+    let records = fix_records(report, &applied, actor, OffsetDateTime::now_utc());
+    store.record_reconcile_fixes(&records).await?;
+    Ok(applied)
+}
+
+/// The store records of applied fixes: each with the kind of the finding
+/// that proposed it (the first, in report order).
+pub fn fix_records(
+    report: &Report,
+    applied: &[AppliedFix],
+    actor: &str,
+    at: OffsetDateTime,
+) -> Vec<ReconcileFix> {
+    applied
+        .iter()
+        .map(|done| {
+            let finding = report
+                .findings
+                .iter()
+                .find(|f| f.fix.action == done.fix)
+                .map_or("unknown", |f| f.kind.as_str());
+            let (entity_ref, uid) = match &done.fix {
+                FixAction::DeleteEntity { uid, entity_ref } => {
+                    (Some(entity_ref.to_string()), Some(uid.clone()))
+                }
+                FixAction::RefreshLocation { entity_ref, .. } => {
+                    let uid = report
+                        .findings
+                        .iter()
+                        .find(|f| f.fix.action == done.fix)
+                        .and_then(|f| f.subject.uid.clone());
+                    (Some(entity_ref.to_string()), uid)
+                }
+                FixAction::ChangeOwner { entity_ref, .. } => (Some(entity_ref.to_string()), None),
+                FixAction::PublishUser { .. } | FixAction::None => (None, None),
+            };
+            let (outcome, error) = match &done.outcome {
+                Outcome::Deleted => ("deleted", None),
+                Outcome::AlreadyGone => ("already-gone", None),
+                Outcome::Refreshed => ("refreshed", None),
+                Outcome::Failed { error } => ("failed", Some(error.clone())),
+                Outcome::NotAttempted { reason } => ("not-attempted", Some(reason.clone())),
+            };
+            ReconcileFix {
+                applied_at: at,
+                actor: actor.to_owned(),
+                finding: finding.to_owned(),
+                entity_ref,
+                uid,
+                action: done.fix.name().to_owned(),
+                outcome: outcome.to_owned(),
+                error,
+            }
+        })
+        .collect()
 }

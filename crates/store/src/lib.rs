@@ -20,16 +20,11 @@ use roster_domain::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub mod access;
 mod handovers;
 mod postgres;
 mod rows;
 mod sqlite;
 
-pub use access::{
-    AccessChange, AccessChangeRecord, AccessSnapshot, AccessStore, AccessSubject, AccessWrite,
-    StoredAssignment, StoredRole,
-};
 pub use handovers::{Handover, HandoverReason, ReconcileFix};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -189,7 +184,7 @@ impl DirectoryFingerprint {
 
 /// The persistence interface. See the crate docs for the guarantees.
 #[async_trait]
-pub trait Store: access::AccessStore + Send + Sync + 'static {
+pub trait Store: Send + Sync + 'static {
     /// Checks that the database answers.
     async fn ping(&self) -> StoreResult<()>;
 

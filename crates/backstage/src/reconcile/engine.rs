@@ -10,8 +10,8 @@ use std::collections::HashMap;
 
 use super::catalog::{CatalogEntity, EntityRef};
 use super::{
-    annotations, DirGroup, DirUser, DirectorySnapshot, Finding, FindingKind, FixAction,
-    ProposedFix, ReconcileConfig, Report, Subject, Summary,
+    annotations, DirGroup, DirHandover, DirUser, DirectorySnapshot, Finding, FindingKind,
+    FixAction, ProposedFix, ReconcileConfig, Report, Subject, Summary,
 };
 
 pub(super) fn run(
@@ -140,6 +140,10 @@ struct Reconciler<'a> {
     groups_by_id: HashMap<String, &'a DirGroup>,
     groups_by_entity_name: HashMap<String, &'a DirGroup>,
     groups_by_display_name: HashMap<String, &'a DirGroup>,
+    handovers_by_user_id: HashMap<String, &'a DirHandover>,
+    /// By the departed user's folded Backstage name (names are in
+    /// `config.namespace`).
+    handovers_by_entity_name: HashMap<String, &'a DirHandover>,
 
     /// Folded ref → catalog index. Refs are unique in a real catalog; if the
     /// input repeats one, the smallest uid wins so the outcome does not
@@ -187,6 +191,8 @@ impl<'a> Reconciler<'a> {
             groups_by_id: HashMap::with_capacity(groups),
             groups_by_entity_name: HashMap::with_capacity(groups),
             groups_by_display_name: HashMap::with_capacity(groups),
+            handovers_by_user_id: HashMap::with_capacity(directory.handovers.len()),
+            handovers_by_entity_name: HashMap::with_capacity(directory.handovers.len()),
             by_ref: HashMap::with_capacity(catalog.len()),
             users_by_scim_id: HashMap::new(),
             identities: Vec::new(),
@@ -221,6 +227,18 @@ impl<'a> Reconciler<'a> {
                 &mut reconciler.groups_by_display_name,
                 Some(&group.display_name),
                 group,
+            );
+        }
+        for handover in &directory.handovers {
+            index(
+                &mut reconciler.handovers_by_user_id,
+                Some(&handover.user_id),
+                handover,
+            );
+            index(
+                &mut reconciler.handovers_by_entity_name,
+                handover.entity_name.as_deref(),
+                handover,
             );
         }
         for (i, entity) in catalog.iter().enumerate() {
@@ -936,6 +954,26 @@ impl<'a> Reconciler<'a> {
         state: OwnerState<'a>,
     ) -> (Option<EntityRef>, Vec<String>) {
         let mut notes = Vec::new();
+        if let Some(handover) = self.handover_for(owner, state) {
+            match EntityRef::parse(&handover.successor, "group", &self.config.namespace)
+                .filter(|to| matches!(to.kind(), "user" | "group"))
+            {
+                None => notes.push(format!(
+                    "the handover recorded for `{}` names `{}`, which is not a user or group \
+                     reference",
+                    handover.user_name, handover.successor
+                )),
+                Some(candidate) => {
+                    let role = format!(
+                        "successor recorded when `{}` left ({})",
+                        handover.user_name, handover.reason
+                    );
+                    if let Some(to) = self.accept(candidate, &role, &mut notes) {
+                        return (Some(to), notes);
+                    }
+                }
+            }
+        }
         match state {
             OwnerState::Deactivated(user) => {
                 match user.manager_id.as_deref() {
@@ -1014,6 +1052,28 @@ impl<'a> Reconciler<'a> {
             }
         }
         (None, notes)
+    }
+
+    /// The handover Roster recorded for the user `owner` names: by the
+    /// directory user's id, the ghost's `roster.dev/scim-id`, or the user's
+    /// Backstage name in Roster's namespace.
+    fn handover_for(&self, owner: &EntityRef, state: OwnerState<'a>) -> Option<&'a DirHandover> {
+        if owner.kind() != "user" || self.directory.handovers.is_empty() {
+            return None;
+        }
+        let by_id = match state {
+            OwnerState::Deactivated(user) => Some(user.id.as_str()),
+            OwnerState::Ghost(i) => self.catalog[i].scim_id(),
+            OwnerState::Gone | OwnerState::Live => None,
+        };
+        by_id
+            .and_then(|id| self.handovers_by_user_id.get(&fold(id)))
+            .or_else(|| {
+                (fold(owner.namespace()) == self.namespace)
+                    .then(|| self.handovers_by_entity_name.get(&fold(owner.name())))
+                    .flatten()
+            })
+            .copied()
     }
 
     fn accept(

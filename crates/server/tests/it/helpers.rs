@@ -12,7 +12,7 @@ pub struct TestApp {
     pub token: String,
     pub client: reqwest::Client,
     pub store: Arc<dyn roster_store::Store>,
-    _dir: TempDir,
+    pub _dir: TempDir,
 }
 
 /// A temporary directory removed on drop.

@@ -5,6 +5,7 @@
 mod admin_api;
 mod catalog_feed;
 mod fuzz;
+mod handovers;
 mod helpers;
 mod idp_corpus;
 mod large_groups;
