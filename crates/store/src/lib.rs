@@ -20,11 +20,16 @@ use roster_domain::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub mod access;
 mod handovers;
 mod postgres;
 mod rows;
 mod sqlite;
 
+pub use access::{
+    AccessChange, AccessChangeRecord, AccessSnapshot, AccessStore, AccessSubject, AccessWrite,
+    StoredAssignment, StoredRole,
+};
 pub use handovers::{Handover, HandoverReason, ReconcileFix};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -184,7 +189,7 @@ impl DirectoryFingerprint {
 
 /// The persistence interface. See the crate docs for the guarantees.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: access::AccessStore + Send + Sync + 'static {
     /// Checks that the database answers.
     async fn ping(&self) -> StoreResult<()>;
 

@@ -32,6 +32,8 @@ use sqlx::{Decode, Encode, Row, Type};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+mod access;
+
 use crate::handovers::{
     handover_from_parts, FixRow, HandoverRow, FIX_COLUMNS, HANDOVER_COLUMNS, HANDOVER_UPSERT_TAIL,
 };

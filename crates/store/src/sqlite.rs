@@ -37,6 +37,7 @@ use crate::{
     ReconcileFix, Store, StoreError, StoreResult, UserQuery,
 };
 
+mod access;
 mod writer;
 
 use writer::{EntityTable, MembersWrite, Outcome, WriteOp, WriteRequest};

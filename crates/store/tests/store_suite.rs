@@ -34,6 +34,14 @@ use time::macros::datetime;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+#[path = "store_suite/access.rs"]
+mod access;
+use access::{
+    access_policy_round_trips_under_a_revision_guard,
+    access_subject_resolves_nested_groups_like_the_reference,
+    concurrent_policy_writes_apply_one_at_a_time,
+};
+
 // ---------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------
@@ -2130,6 +2138,10 @@ fn migration_folders_define_the_same_versions_tables_and_indexes() {
         "api_tokens",
         "handovers",
         "reconcile_fixes",
+        "access_roles",
+        "access_assignments",
+        "access_changes",
+        "access_revision",
     ] {
         assert!(sqlite.1.contains(table), "{table} missing: {:?}", sqlite.1);
     }
@@ -2189,4 +2201,7 @@ store_tests!(
     fingerprint_changes_with_every_directory_change,
     handovers_outlive_the_user_and_manual_ones_stick,
     reconcile_fixes_are_appended_and_listed_newest_first,
+    access_policy_round_trips_under_a_revision_guard,
+    concurrent_policy_writes_apply_one_at_a_time,
+    access_subject_resolves_nested_groups_like_the_reference,
 );

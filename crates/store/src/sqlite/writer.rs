@@ -78,6 +78,8 @@ pub(super) enum WriteOp {
     },
     /// Appends to `reconcile_fixes`, in order.
     RecordFixes(Vec<FixRow>),
+    /// A policy change (see `sqlite/access.rs`).
+    Access(Box<super::access::AccessWriteOp>),
 }
 
 /// The tables that hold entity names.
@@ -114,7 +116,7 @@ impl WriteOp {
             WriteOp::RecordFixes(rows) => rows.len() > 1,
             WriteOp::InsertGroup { members, .. } => members.is_some(),
             WriteOp::UpdateGroup { members, .. } => !matches!(members, MembersWrite::Unchanged),
-            WriteOp::DeleteUser { .. } | WriteOp::DeleteGroup { .. } => true,
+            WriteOp::DeleteUser { .. } | WriteOp::DeleteGroup { .. } | WriteOp::Access(_) => true,
         }
     }
 }
@@ -125,6 +127,8 @@ pub(super) enum Outcome {
     Existed(bool),
     /// The ids whose entity name claim succeeded.
     Claimed(Vec<Uuid>),
+    /// The policy revision a change produced.
+    Revision(u64),
 }
 
 impl Outcome {
@@ -254,6 +258,7 @@ async fn rollback(conn: &mut SqliteConnection) {
 
 async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> StoreResult<Outcome> {
     match op {
+        WriteOp::Access(op) => super::access::apply(conn, op).await,
         WriteOp::InsertUser(row) => insert_user(conn, row).await,
         WriteOp::UpdateUser { row, expected } => update_user(conn, row, *expected).await,
         WriteOp::DeleteUser { id, now } => delete_user(conn, *id, *now).await,
