@@ -3,11 +3,14 @@
 //! Every response is verified (status code and key body fields); any failed verification
 //! makes the run exit non-zero. See docs/benchmarks.md and scripts/bench.sh.
 
+mod authorize;
 mod client;
 mod compare;
 mod load;
 mod machine;
+mod policy;
 mod scenarios;
+mod seed;
 mod startup;
 mod stats;
 
@@ -46,6 +49,129 @@ enum Command {
     Startup(StartupArgs),
     /// Print the per-operation ratios between two JSON results.
     Compare(CompareArgs),
+    /// Backstage permission decisions per second over HTTP (`POST .../authorize`).
+    Authorize(AuthorizeArgs),
+    /// How long after an admin API change a decision through `authorize` flips.
+    PolicyChangeLatency(PolicyChangeArgs),
+    /// Load the authorize benchmark's users, groups and policy into a live Roster.
+    SeedAccess(SeedAccessArgs),
+}
+
+#[derive(Args)]
+struct AuthorizeArgs {
+    /// The authorize URL, e.g. http://127.0.0.1:8080/backstage/permission/authorize
+    /// or Backstage's own http://127.0.0.1:7007/api/permission/authorize.
+    #[arg(long)]
+    url: String,
+    /// Bearer tokens (Backstage user tokens), one per line; requests rotate through them.
+    #[arg(long)]
+    tokens_file: PathBuf,
+    /// Concurrent clients, each with its own keep-alive connection.
+    #[arg(long, short = 'c', default_value_t = 8)]
+    clients: usize,
+    /// How long to measure (`10s`, `500ms`, `1m`).
+    #[arg(long, default_value = "10s", value_parser = authorize::parse_duration)]
+    duration: Duration,
+    /// Requests before this are sent but not counted.
+    #[arg(long, default_value = "1s", value_parser = authorize::parse_duration)]
+    warmup: Duration,
+    /// Items per request.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Permissions to ask about, in turn: a Backstage name (`catalog.entity.read`) or
+    /// NAME:TYPE[:ACTION] (TYPE `basic` or a resource type). Default: a catalog mix.
+    #[arg(long = "permission")]
+    permissions: Vec<String>,
+    /// Send this resourceRef with every resource permission (e.g. component:default/x).
+    #[arg(long)]
+    resource_ref: Option<String>,
+    #[arg(long, default_value = "authorize")]
+    label: String,
+    #[arg(long)]
+    json_out: Option<PathBuf>,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 30)]
+    timeout_secs: u64,
+    /// PID of the server process, to report its RSS after the run.
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
+#[derive(Args)]
+struct PolicyChangeArgs {
+    /// Roster's Backstage-compatible authorize URL.
+    #[arg(long)]
+    url: String,
+    /// A file whose first token is the probe user's.
+    #[arg(long)]
+    tokens_file: PathBuf,
+    /// The probe user's entity ref (the subject of the first token).
+    #[arg(long)]
+    subject: String,
+    /// Roster's admin API base, e.g. http://127.0.0.1:8080/api/v1.
+    #[arg(long)]
+    admin_url: String,
+    /// An admin-scoped Roster token.
+    #[arg(long, env = "ROSTER_BENCH_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: String,
+    /// A basic permission no other role of the subject decides.
+    #[arg(long, default_value = policy::PROBE_PERMISSION)]
+    permission: String,
+    /// The role the benchmark creates, flips and deletes.
+    #[arg(long, default_value = "bench-probe")]
+    role: String,
+    /// Each iteration flips four times: role to deny, role to allow, unassign, assign.
+    #[arg(long, default_value_t = 20)]
+    iterations: u32,
+    /// Give up on one flip after this long.
+    #[arg(long, default_value = "5s", value_parser = authorize::parse_duration)]
+    timeout: Duration,
+    #[arg(long)]
+    json_out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct SeedAccessArgs {
+    #[command(flatten)]
+    conn: ConnArgs,
+    #[arg(long, default_value_t = 10_000)]
+    users: usize,
+    #[arg(long, default_value_t = 1_000)]
+    groups: usize,
+    #[arg(long, default_value_t = 200)]
+    roles: usize,
+    #[arg(long, default_value_t = 10)]
+    rules_per_role: usize,
+    #[arg(long, default_value_t = 50)]
+    roles_per_user: usize,
+    /// Users (from the first) with direct assignments as well as group ones.
+    #[arg(long, default_value_t = 1_000)]
+    direct_users: usize,
+    /// How many benchmarked users' refs to write to --users-out.
+    #[arg(long, default_value_t = 50)]
+    bench_users: usize,
+    /// Operations per POST /Bulk.
+    #[arg(long, default_value_t = 500)]
+    bulk: usize,
+    /// Roster's admin API base (http://.../api/v1); omit to skip the policy import.
+    #[arg(long)]
+    admin_url: Option<String>,
+    #[arg(long, env = "ROSTER_BENCH_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Roster's catalog feed with ?token=, read once so entity names exist before the import.
+    #[arg(long)]
+    feed_url: Option<String>,
+    /// Write the policy JSON here.
+    #[arg(long)]
+    policy_out: Option<PathBuf>,
+    /// Write the benchmarked users' entity refs here, one per line.
+    #[arg(long)]
+    users_out: Option<PathBuf>,
+    /// Only write the policy (and users) files; touch no server.
+    #[arg(long)]
+    dry_run: bool,
+    #[arg(long)]
+    json_out: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -164,6 +290,9 @@ fn main() -> Result<()> {
         Some(Command::Run(a)) => rt.block_on(run(a)),
         Some(Command::Load(a)) => rt.block_on(load_cmd(a)),
         Some(Command::Startup(a)) => rt.block_on(startup_cmd(a)),
+        Some(Command::Authorize(a)) => rt.block_on(authorize_cmd(a)),
+        Some(Command::PolicyChangeLatency(a)) => rt.block_on(policy_change_cmd(a)),
+        Some(Command::SeedAccess(a)) => rt.block_on(seed_access_cmd(a)),
         Some(Command::Compare(a)) => {
             let ours = compare::load(&a.ours)?;
             let theirs = compare::load(&a.theirs)?;
@@ -398,6 +527,171 @@ async fn startup_cmd(a: StartupArgs) -> Result<()> {
         let mut doc = summary;
         doc["machine"] = machine::describe();
         write_json(path, &doc)?;
+    }
+    Ok(())
+}
+
+async fn authorize_cmd(a: AuthorizeArgs) -> Result<()> {
+    let names: Vec<String> = if a.permissions.is_empty() {
+        authorize::DEFAULT_PERMISSIONS
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    } else {
+        a.permissions.clone()
+    };
+    let cfg = authorize::AuthorizeConfig {
+        url: a.url.clone(),
+        tokens: authorize::read_tokens(&a.tokens_file)?,
+        clients: a.clients,
+        duration: a.duration,
+        warmup: a.warmup,
+        batch: a.batch,
+        permissions: names
+            .iter()
+            .map(|n| authorize::Permission::parse(n))
+            .collect::<Result<_>>()?,
+        resource_ref: a.resource_ref.clone(),
+        timeout: Duration::from_secs(a.timeout_secs),
+    };
+    println!(
+        "roster-bench authorize: {} -> {}  clients={}  batch={}  {:.1} s (+{:.1} s warm-up)  {} tokens  permissions {}{}",
+        a.label,
+        cfg.url,
+        cfg.clients,
+        cfg.batch,
+        cfg.duration.as_secs_f64(),
+        cfg.warmup.as_secs_f64(),
+        cfg.tokens.len(),
+        names.join(", "),
+        cfg.resource_ref
+            .as_deref()
+            .map(|r| format!(" (resourceRef {r})"))
+            .unwrap_or_default()
+    );
+    println!("{}", machine::describe_line());
+    let r = authorize::run(&cfg).await?;
+    println!(
+        "{}: {:.0} decisions/s, {:.0} requests/s, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms; {} requests ok, {} errors; ALLOW {} DENY {} CONDITIONAL {}",
+        a.label,
+        r.decisions_per_sec(),
+        r.requests_per_sec(),
+        r.stats.p50_ms(),
+        r.stats.p99_ms(),
+        r.stats.max_ms(),
+        r.stats.ok,
+        r.stats.errors,
+        r.tally.allow,
+        r.tally.deny,
+        r.tally.conditional
+    );
+    for s in &r.stats.samples {
+        println!("      e.g. {s}");
+    }
+    let mem = server_mem(a.server_pid);
+    let mut doc = r.to_json(&cfg);
+    doc["tool"] = json!("roster-bench authorize");
+    doc["label"] = json!(a.label);
+    doc["unix_time"] = json!(unix_now());
+    doc["machine"] = machine::describe();
+    doc["server_memory"] = mem;
+    if let Some(path) = &a.json_out {
+        write_json(path, &doc)?;
+    }
+    if r.stats.errors > 0 || r.stats.ok == 0 {
+        bail!(
+            "{} of {} responses failed verification",
+            r.stats.errors,
+            r.stats.errors + r.stats.ok
+        );
+    }
+    Ok(())
+}
+
+async fn policy_change_cmd(a: PolicyChangeArgs) -> Result<()> {
+    let token = authorize::read_tokens(&a.tokens_file)?
+        .into_iter()
+        .next()
+        .context("no token")?;
+    let cfg = authorize::ChangeConfig {
+        url: a.url,
+        token,
+        subject: a.subject,
+        admin_url: a.admin_url,
+        admin_token: a.admin_token,
+        permission: authorize::Permission::parse(&a.permission)?,
+        role: a.role,
+        iterations: a.iterations,
+        timeout: a.timeout,
+    };
+    println!(
+        "roster-bench policy-change-latency: {} for {} via {}, {} iterations x 4 flips",
+        cfg.permission.name, cfg.subject, cfg.url, cfg.iterations
+    );
+    println!("{}", machine::describe_line());
+    let mut doc = authorize::change_latency(&cfg).await?;
+    let all = &doc["all"];
+    println!(
+        "policy change visible: p50 {} ms, p99 {} ms, max {} ms from the admin request ({} flips); from its answer: p50 {} ms, max {} ms",
+        all["from_request_ms"]["p50"],
+        all["from_request_ms"]["p99"],
+        all["from_request_ms"]["max"],
+        all["flips"],
+        all["from_ack_ms"]["p50"],
+        all["from_ack_ms"]["max"]
+    );
+    if let Some(kinds) = doc["by_kind"].as_object() {
+        for (kind, v) in kinds {
+            println!(
+                "  {kind:<14} p50 {:>8} ms  max {:>8} ms  (from answer: p50 {} ms, max {} ms; most polls {})",
+                v["from_request_ms"]["p50"],
+                v["from_request_ms"]["max"],
+                v["from_ack_ms"]["p50"],
+                v["from_ack_ms"]["max"],
+                v["max_polls"]
+            );
+        }
+    }
+    doc["tool"] = json!("roster-bench policy-change-latency");
+    doc["unix_time"] = json!(unix_now());
+    doc["machine"] = machine::describe();
+    if let Some(path) = &a.json_out {
+        write_json(path, &doc)?;
+    }
+    Ok(())
+}
+
+async fn seed_access_cmd(a: SeedAccessArgs) -> Result<()> {
+    let target = Arc::new(Target::new(
+        &a.conn.url,
+        a.conn.token.clone(),
+        Duration::from_secs(a.conn.timeout_secs.max(120)),
+    )?);
+    let cfg = seed::SeedConfig {
+        spec: policy::Spec {
+            users: a.users,
+            groups: a.groups,
+            roles: a.roles,
+            rules_per_role: a.rules_per_role,
+            roles_per_user: a.roles_per_user,
+            direct_users: a.direct_users,
+        },
+        bench_users: a.bench_users,
+        bulk: a.bulk,
+        concurrency: a.conn.concurrency.min(4),
+        admin_url: a.admin_url,
+        admin_token: a.admin_token,
+        feed_url: a.feed_url,
+        policy_out: a.policy_out,
+        users_out: a.users_out,
+        dry_run: a.dry_run,
+    };
+    let t = std::time::Instant::now();
+    let mut report = seed::run(target, &cfg).await?;
+    report["wall_secs"] = json!(stats::round3(t.elapsed().as_secs_f64()));
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if let Some(path) = &a.json_out {
+        write_json(path, &report)?;
     }
     Ok(())
 }
