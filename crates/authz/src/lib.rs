@@ -15,6 +15,7 @@ pub mod document;
 pub mod engine;
 pub mod groups;
 pub mod model;
+pub mod permissions;
 
 pub use builtin::{builtin_roles, BUILTIN_ROLE_NAMES};
 pub use conditions::{CatalogRule, Criteria, CriteriaError, CATALOG_ENTITY, CATALOG_PLUGIN};
@@ -26,6 +27,7 @@ pub use groups::group_closure;
 pub use model::{
     Action, Assignment, Effect, Permission, PermissionPattern, Role, RoleName, Rule, Subject,
 };
+pub use permissions::known_permission;
 
 #[cfg(test)]
 mod tests;

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
-    #[error("unknown token scope {0:?}; known scopes: scim, catalog-feed, admin")]
+    #[error("unknown token scope {0:?}; known scopes: scim, catalog-feed, admin, authorize")]
     UnknownScope(String),
     #[error("token name must be 1 to 64 characters of letters, digits, '-', '_' or '.'")]
     InvalidName,
@@ -27,16 +27,25 @@ pub enum TokenScope {
     /// The admin API under `/api/v1` (reconciliation, later roles and
     /// lifecycle workflows).
     Admin,
+    /// Only the native decision API, `POST /api/v1/authorize`, for services
+    /// that ask Roster who may do what.
+    Authorize,
 }
 
 impl TokenScope {
-    pub const ALL: [TokenScope; 3] = [TokenScope::Scim, TokenScope::CatalogFeed, TokenScope::Admin];
+    pub const ALL: [TokenScope; 4] = [
+        TokenScope::Scim,
+        TokenScope::CatalogFeed,
+        TokenScope::Admin,
+        TokenScope::Authorize,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             TokenScope::Scim => "scim",
             TokenScope::CatalogFeed => "catalog-feed",
             TokenScope::Admin => "admin",
+            TokenScope::Authorize => "authorize",
         }
     }
 }

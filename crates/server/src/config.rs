@@ -82,6 +82,31 @@ pub struct Config {
     /// Where the Backstage backend is, for reconciliation (the `[backstage]`
     /// table: `url`, `token`, `fallback_owner`).
     pub backstage: BackstageConfig,
+    /// Access control (the `[access]` table: `super_users`,
+    /// `max_group_depth`).
+    pub access: AccessConfig,
+}
+
+/// Access control settings that only the config file can change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessConfig {
+    /// Break-glass users (entity refs such as `user:default/oncall-admin`)
+    /// who may do everything, whatever the policy says and even when the
+    /// directory does not know them. Only this file can name them.
+    pub super_users: Vec<String>,
+    /// How many levels of group nesting carry roles down to members
+    /// (1 = only groups a user is directly in).
+    pub max_group_depth: u32,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        Self {
+            super_users: Vec::new(),
+            max_group_depth: 10,
+        }
+    }
 }
 
 /// How Roster reaches Backstage's catalog API.
@@ -116,6 +141,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             publish: PublishConfig::default(),
             backstage: BackstageConfig::default(),
+            access: AccessConfig::default(),
         }
     }
 }

@@ -4,6 +4,8 @@
 //! Every request takes one path: authenticate → a request id in the span →
 //! a [`directory::Directory`] call → one store transaction.
 
+pub mod access;
+pub mod access_api;
 pub mod admin;
 pub mod auth;
 pub mod catalog_feed;
@@ -12,6 +14,7 @@ pub mod directory;
 pub mod handovers;
 pub mod openapi;
 pub(crate) mod ops;
+pub mod permission;
 pub mod reconciliation;
 pub mod scim;
 
@@ -40,6 +43,10 @@ pub use config::Config;
 pub struct AppState {
     pub directory: directory::Directory,
     pub config: Arc<Config>,
+    pub access: access::AccessService,
+    /// Verifies the tokens Backstage sends to the permission endpoint;
+    /// `None` until `[backstage] url` is configured.
+    pub token_verifier: Option<roster_backstage::tokens::TokenVerifier>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -52,10 +59,32 @@ pub fn router(state: AppState, authenticator: auth::Authenticator) -> Router {
         authenticator.clone(),
         auth::require_scim,
     ));
-    let admin = admin::router().layer(middleware::from_fn_with_state(
-        authenticator.clone(),
-        admin::require_admin,
-    ));
+    let admin = admin::router()
+        .merge(access_api::router())
+        .layer(middleware::from_fn_with_state(
+            authenticator.clone(),
+            admin::require_admin,
+        ));
+    let decisions = Router::new()
+        .route(
+            "/api/v1/authorize",
+            axum::routing::post(access_api::authorize),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            authenticator.clone(),
+            access_api::require_authorize,
+        ));
+    // Backstage's permission protocol: tokens are Backstage's own, verified
+    // in the handler against Backstage's published keys.
+    let permission = Router::new()
+        .route(
+            &format!("{}/authorize", permission::BASE),
+            axum::routing::post(permission::authorize),
+        )
+        .route(
+            &format!("{}/health", permission::BASE),
+            get(permission::health),
+        );
     let feed = Router::new()
         .route(catalog_feed::PATH, get(catalog_feed::entities_get))
         .route_layer(middleware::from_fn_with_state(
@@ -64,8 +93,10 @@ pub fn router(state: AppState, authenticator: auth::Authenticator) -> Router {
         ));
     Router::new()
         .nest("/scim/v2", scim)
+        .merge(decisions)
         .nest("/api/v1", admin)
         .merge(feed)
+        .merge(permission)
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -140,14 +171,39 @@ impl Application {
         let address = listener.local_addr()?;
         let base_url = config.base_url(address);
         let directory =
-            directory::Directory::new(store.clone(), clock, &format!("{base_url}/scim/v2"))
+            directory::Directory::new(store.clone(), clock.clone(), &format!("{base_url}/scim/v2"))
                 .with_handover_policy(directory::HandoverPolicy {
                     namespace: config.publish.namespace.as_str().to_owned(),
                     fallback_owner: config.backstage.fallback_owner.clone(),
                 });
+        let catalog = reconciliation::catalog_client(&config).ok();
+        let access = access::AccessService::new(
+            store.clone(),
+            clock.clone(),
+            &config.access,
+            &config.publish,
+            catalog,
+        )
+        .await
+        .context("while loading the access policy")?;
+        access.spawn_poller();
+        let token_verifier = match &config.backstage.url {
+            Some(url) => {
+                let url = reqwest::Url::parse(url).with_context(|| {
+                    format!("backstage.url {url:?} (ROSTER_BACKSTAGE__URL) is not a URL")
+                })?;
+                Some(roster_backstage::tokens::TokenVerifier::new(
+                    &url,
+                    "permission",
+                ))
+            }
+            None => None,
+        };
         let state = AppState {
             directory,
             config: Arc::new(config),
+            access,
+            token_verifier,
         };
         let _ = ops::metrics_handle();
         let router = router(state, auth::Authenticator::new(store));

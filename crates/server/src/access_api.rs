@@ -1,0 +1,453 @@
+//! The access-control admin API under `/api/v1/access` (admin tokens), and
+//! the native decision API `POST /api/v1/authorize` (admin or `authorize`
+//! tokens).
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::header::{HeaderValue, ACCEPT, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Extension, Json, Router};
+use roster_authz::{AssignmentDocument, Decision, PolicyDocument, RoleDocument};
+use roster_domain::TokenScope;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::access::{conditional_json, decision_name, rfc3339, AccessError, Answer, Question};
+use crate::admin::error;
+use crate::auth::{bearer, AuthError, Authenticator, Caller};
+use crate::AppState;
+
+/// Most items in one native decision request.
+const MAX_ITEMS: usize = 1000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/access/roles", get(roles_list))
+        .route(
+            "/access/roles/{name}",
+            get(roles_get).put(roles_put).delete(roles_delete),
+        )
+        .route(
+            "/access/assignments",
+            get(assignments_list).post(assignments_create),
+        )
+        .route("/access/assignments/{id}", delete(assignments_delete))
+        .route("/access/policy", get(policy_get).put(policy_put))
+        .route("/access/changes", get(changes_list))
+        .route("/access/explain", post(explain))
+        .route("/access/who-can", post(who_can))
+}
+
+fn actor(caller: &Caller) -> String {
+    format!("token:{}", caller.token_name)
+}
+
+fn access_error(err: AccessError) -> Response {
+    match err {
+        AccessError::Invalid(message) => error(StatusCode::BAD_REQUEST, message),
+        AccessError::NotFound(message) => error(StatusCode::NOT_FOUND, message),
+        AccessError::Conflict(message) => error(StatusCode::CONFLICT, message),
+        AccessError::Store(err) => {
+            tracing::error!(error = %err, "access control storage failure");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
+    }
+}
+
+/// Parses a JSON body; the error is the message for a 400.
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("invalid request body: {e}"))
+}
+
+fn bad_request(message: String) -> Response {
+    error(StatusCode::BAD_REQUEST, message)
+}
+
+pub async fn roles_list(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({ "roles": state.access.list_roles() }))
+}
+
+pub async fn roles_get(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+    match state.access.role(&name) {
+        Some(role) => Json(role).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no role {name:?}")),
+    }
+}
+
+pub async fn roles_put(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    let mut value: Value = match parse_json(&body) {
+        Ok(value) => value,
+        Err(message) => return bad_request(message),
+    };
+    match value.get("name") {
+        None => value["name"] = json!(name),
+        Some(Value::String(given)) if *given == name => {}
+        Some(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "the body's name differs from the path's",
+            )
+        }
+    }
+    if let Some(object) = value.as_object_mut() {
+        object.remove("builtin");
+    }
+    let document: RoleDocument = match serde_json::from_value(value) {
+        Ok(document) => document,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid role: {e}")),
+    };
+    let existed = state.access.role(&name).is_some();
+    match state.access.put_role(&actor(&caller), document).await {
+        Ok(role) => {
+            let status = if existed {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
+            (status, Json(role)).into_response()
+        }
+        Err(err) => access_error(err),
+    }
+}
+
+pub async fn roles_delete(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> Response {
+    match state.access.delete_role(&actor(&caller), &name).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(err) => access_error(err),
+    }
+}
+
+pub async fn assignments_list(State(state): State<AppState>) -> Response {
+    match state.access.list_assignments().await {
+        Ok(assignments) => Json(json!({ "assignments": assignments })).into_response(),
+        Err(err) => access_error(err.into()),
+    }
+}
+
+pub async fn assignments_create(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
+    let document: AssignmentDocument = match parse_json(&body) {
+        Ok(document) => document,
+        Err(message) => return bad_request(message),
+    };
+    match state
+        .access
+        .add_assignment(&actor(&caller), &document)
+        .await
+    {
+        Ok(assignment) => (StatusCode::CREATED, Json(assignment)).into_response(),
+        Err(err) => access_error(err),
+    }
+}
+
+pub async fn assignments_delete(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return error(StatusCode::NOT_FOUND, format!("no assignment {id}"));
+    };
+    match state.access.delete_assignment(&actor(&caller), id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(err) => access_error(err),
+    }
+}
+
+fn wants_yaml(headers: &HeaderMap) -> bool {
+    headers
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("yaml"))
+}
+
+pub async fn policy_get(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match state.access.export().await {
+        Ok(document) if wants_yaml(&headers) => {
+            ([(CONTENT_TYPE, "application/yaml")], document.to_yaml()).into_response()
+        }
+        Ok(document) => Json(document).into_response(),
+        Err(err) => access_error(err.into()),
+    }
+}
+
+pub async fn policy_put(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "the policy must be UTF-8 YAML or JSON",
+        );
+    };
+    let document = match PolicyDocument::parse(text) {
+        Ok(document) => document,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    match state.access.import(&actor(&caller), &document).await {
+        Ok(revision) => Json(json!({
+            "revision": revision,
+            "roles": document.roles.len(),
+            "assignments": document.assignments.len(),
+        }))
+        .into_response(),
+        Err(err) => access_error(err),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChangesQuery {
+    limit: Option<u32>,
+}
+
+pub async fn changes_list(
+    State(state): State<AppState>,
+    Query(query): Query<ChangesQuery>,
+) -> Response {
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    match state.access.changes(limit).await {
+        Ok(changes) => Json(json!({
+            "changes": changes.iter().map(|c| json!({
+                "seq": c.seq,
+                "at": rfc3339(c.at),
+                "revision": c.revision,
+                "actor": c.change.actor,
+                "action": c.change.action,
+                "target": c.change.target,
+                "before": c.change.before,
+                "after": c.change.after,
+            })).collect::<Vec<_>>()
+        }))
+        .into_response(),
+        Err(err) => access_error(err.into()),
+    }
+}
+
+/// A question as the native API takes it: a permission by name (its type
+/// and action from Backstage's well-known list) or as Backstage writes it.
+fn question_of(permission: &Value, resource_ref: Option<&Value>) -> Result<Question, String> {
+    let resource_ref = match resource_ref {
+        None | Some(Value::Null) => None,
+        Some(Value::String(r)) => Some(r.clone()),
+        Some(_) => return Err("`resourceRef` must be a string".into()),
+    };
+    match permission {
+        Value::String(name) if !name.is_empty() && name.len() <= 200 => {
+            let question = Question::known(name, resource_ref);
+            if question.resource_type.is_none() && question.resource_refs.is_some() {
+                return Err(format!(
+                    "{name} is a basic permission and cannot name a resource"
+                ));
+            }
+            Ok(question)
+        }
+        Value::Object(_) => {
+            let mut item = json!({"id": "", "permission": permission});
+            if let Some(r) = resource_ref {
+                item["resourceRef"] = json!(r);
+            }
+            crate::permission::parse_question(&item)
+        }
+        _ => Err("`permission` must be a permission name or a Backstage permission object".into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExplainRequest {
+    user: String,
+    permission: Value,
+    #[serde(default)]
+    resource_ref: Option<Value>,
+}
+
+pub async fn explain(State(state): State<AppState>, body: Bytes) -> Response {
+    let request: ExplainRequest = match parse_json(&body) {
+        Ok(request) => request,
+        Err(message) => return bad_request(message),
+    };
+    let question = match question_of(&request.permission, request.resource_ref.as_ref()) {
+        Ok(question) => question,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    match state.access.explain(&request.user, &question).await {
+        Ok(body) => Json(body).into_response(),
+        Err(err) => access_error(err),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WhoCanRequest {
+    permission: Value,
+    #[serde(default)]
+    resource_ref: Option<Value>,
+}
+
+pub async fn who_can(State(state): State<AppState>, body: Bytes) -> Response {
+    let request: WhoCanRequest = match parse_json(&body) {
+        Ok(request) => request,
+        Err(message) => return bad_request(message),
+    };
+    let question = match question_of(&request.permission, request.resource_ref.as_ref()) {
+        Ok(question) => question,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    match state.access.who_can(&question).await {
+        Ok(body) => Json(body).into_response(),
+        Err(err) => access_error(err),
+    }
+}
+
+/// Middleware for `POST /api/v1/authorize`: an `authorize` or `admin`
+/// token.
+pub async fn require_authorize(
+    State(auth): State<Authenticator>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let outcome = match bearer(&req) {
+        Some(secret) => match auth.verify(secret, TokenScope::Authorize).await {
+            Err(AuthError::WrongScope) => auth.verify(secret, TokenScope::Admin).await,
+            other => other,
+        },
+        None => Err(AuthError::Missing),
+    };
+    match outcome {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Err(AuthError::WrongScope) => error(
+            StatusCode::FORBIDDEN,
+            "this token's scope does not open the decision API; create one with `roster token create --name <name> --scope authorize`",
+        ),
+        Err(AuthError::Unavailable) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "authentication is temporarily unavailable",
+        ),
+        Err(AuthError::Missing | AuthError::Invalid) => {
+            let mut response = error(StatusCode::UNAUTHORIZED, "a bearer token is required");
+            response.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"roster\""),
+            );
+            response
+        }
+    }
+}
+
+/// `POST /api/v1/authorize`: batched decisions for any user.
+///
+/// Body: `{"items": [{"id"?, "user", "permission", "resourceRef"?}]}`;
+/// answer: `{"items": [{"id", "result", ...conditions}]}` in order.
+pub async fn authorize(State(state): State<AppState>, body: Bytes) -> Response {
+    let value: Value = match parse_json(&body) {
+        Ok(value) => value,
+        Err(message) => return bad_request(message),
+    };
+    let Some(items) = value.get("items").and_then(Value::as_array) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "the body must be an object with an `items` list",
+        );
+    };
+    if items.len() > MAX_ITEMS {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("{} items; at most {MAX_ITEMS} per request", items.len()),
+        );
+    }
+    let mut parsed = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let user = match item.get("user") {
+            Some(Value::String(user)) if !user.is_empty() => user.clone(),
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("items[{i}]: `user` must be a user entity ref"),
+                )
+            }
+        };
+        let id = match item.get("id") {
+            None => json!(i.to_string()),
+            Some(id @ Value::String(_)) => id.clone(),
+            Some(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("items[{i}]: `id` must be a string"),
+                )
+            }
+        };
+        let Some(permission) = item.get("permission") else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("items[{i}]: `permission` is missing"),
+            );
+        };
+        match question_of(permission, item.get("resourceRef")) {
+            Ok(question) => parsed.push((id, user, question)),
+            Err(message) => {
+                return error(StatusCode::BAD_REQUEST, format!("items[{i}]: {message}"))
+            }
+        }
+    }
+    let mut principals = HashMap::new();
+    let mut results = Vec::with_capacity(parsed.len());
+    for (id, user, question) in parsed {
+        if !principals.contains_key(&user) {
+            match state.access.resolve(&user).await {
+                Ok(resolved) => {
+                    principals.insert(user.clone(), resolved.principal);
+                }
+                Err(err) => return access_error(err.into()),
+            }
+        }
+        let Some(principal) = principals.get(&user) else {
+            continue;
+        };
+        let answer = state
+            .access
+            .decide_many(principal, std::slice::from_ref(&question))
+            .await
+            .pop();
+        let result = match answer {
+            Some(Answer::One(Decision::Conditional(criteria))) => {
+                let mut v = conditional_json(&criteria, principal);
+                v["id"] = id;
+                v
+            }
+            Some(Answer::One(decision)) => json!({"id": id, "result": decision_name(&decision)}),
+            Some(Answer::PerResource(decisions)) => json!({
+                "id": id,
+                "result": decisions.first().map_or("DENY", |d| match d {
+                    Decision::Allow => "ALLOW",
+                    _ => "DENY",
+                }),
+            }),
+            None => json!({"id": id, "result": "DENY"}),
+        };
+        results.push(result);
+    }
+    Json(json!({ "items": results })).into_response()
+}
