@@ -1,6 +1,7 @@
 //! `roster`: the one binary. Parses the command line, layers the
 //! configuration and hands over to the library crates.
 
+mod access_cli;
 mod settings;
 
 use std::sync::Arc;
@@ -78,6 +79,11 @@ enum Command {
         #[arg(long)]
         apply: bool,
     },
+    /// Access control: roles, assignments, the policy file, explanations.
+    Access {
+        #[command(subcommand)]
+        command: access_cli::AccessCommand,
+    },
     /// Apply pending database migrations and exit.
     Migrate {
         #[command(flatten)]
@@ -94,7 +100,7 @@ enum TokenCommand {
         /// A label for the token, e.g. `okta`.
         #[arg(long)]
         name: String,
-        /// What the token opens: `scim` or `catalog-feed`.
+        /// What the token opens: `scim`, `catalog-feed`, `admin` or `authorize`.
         #[arg(long, default_value = "scim")]
         scope: String,
     },
@@ -211,6 +217,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             reconcile(config, &format, apply).await
         }
+        Command::Access { command } => access_cli::run(config_file, command).await,
         Command::Migrate { store } => {
             let config = load(config_file, store_overrides(&store))?;
             open_store(&config).await?;

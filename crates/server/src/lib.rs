@@ -187,7 +187,8 @@ impl Application {
         .await
         .context("while loading the access policy")?;
         access.spawn_poller();
-        let token_verifier = match &config.backstage.url {
+        let token_verifier = match config.backstage.url.as_deref().map(str::trim) {
+            Some("") | None => None,
             Some(url) => {
                 let url = reqwest::Url::parse(url).with_context(|| {
                     format!("backstage.url {url:?} (ROSTER_BACKSTAGE__URL) is not a URL")
@@ -197,7 +198,6 @@ impl Application {
                     "permission",
                 ))
             }
-            None => None,
         };
         let state = AppState {
             directory,
