@@ -16,7 +16,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$DATA" >"$LOG" 2>&1 &
+# A Backstage URL where nothing listens: the permission endpoint then checks
+# tokens (schemathesis's are not Backstage's, so they get 401) instead of
+# answering that Backstage is not configured.
+ROSTER_BACKSTAGE__URL=http://127.0.0.1:9 "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$DATA" >"$LOG" 2>&1 &
 PID=$!
 for _ in $(seq 1 200); do
   if curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then break; fi

@@ -373,10 +373,20 @@ impl Policy {
             // unreachable through `covers`; answer safely all the same.
             return Verdict::deny(Reason::ConditionsNotMet { allows, denies });
         }
-        let any_of = |conditions: &[&Criteria]| match conditions {
-            [] => None,
-            [only] => Some((*only).clone()),
-            many => Some(Criteria::AnyOf(many.iter().map(|c| (*c).clone()).collect())),
+        // Roles often share conditions (every role with "what you own"):
+        // each distinct tree is sent, and evaluated by the catalog, once.
+        let any_of = |conditions: &[&Criteria]| {
+            let mut distinct: Vec<&Criteria> = Vec::with_capacity(conditions.len());
+            for &c in conditions {
+                if !distinct.iter().any(|d| *d == c) {
+                    distinct.push(c);
+                }
+            }
+            match distinct.as_slice() {
+                [] => None,
+                [only] => Some((*only).clone()),
+                many => Some(Criteria::AnyOf(many.iter().map(|c| (*c).clone()).collect())),
+            }
         };
         let criteria = match (
             first_allow.is_some(),

@@ -23,6 +23,9 @@ use crate::admin::error;
 use crate::auth::{bearer, AuthError, Authenticator, Caller};
 use crate::AppState;
 
+/// Largest policy document `PUT /api/v1/access/policy` accepts.
+const MAX_POLICY_BYTES: usize = 32 * 1024 * 1024;
+
 /// Most items in one native decision request.
 const MAX_ITEMS: usize = 1000;
 
@@ -38,7 +41,14 @@ pub fn router() -> Router<AppState> {
             get(assignments_list).post(assignments_create),
         )
         .route("/access/assignments/{id}", delete(assignments_delete))
-        .route("/access/policy", get(policy_get).put(policy_put))
+        .route(
+            "/access/policy",
+            get(policy_get)
+                .put(policy_put)
+                // A policy file for thousands of users outgrows the
+                // general request limit.
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_POLICY_BYTES)),
+        )
         .route("/access/changes", get(changes_list))
         .route("/access/explain", post(explain))
         .route("/access/who-can", post(who_can))
@@ -69,10 +79,26 @@ fn bad_request(message: String) -> Response {
     error(StatusCode::BAD_REQUEST, message)
 }
 
+#[utoipa::path(get, path = "/api/v1/access/roles", tag = "admin",
+    responses(
+        (status = 200, description = "Every role, built-in ones first, with its rules", content_type = "application/json", body = Object),
+        (status = 401, description = "No valid admin token", content_type = "application/json", body = Object),
+        (status = 403, description = "The token's scope is not admin", content_type = "application/json", body = Object),
+    ),
+    security(("bearer" = [])))]
 pub async fn roles_list(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "roles": state.access.list_roles() }))
 }
 
+#[utoipa::path(get, path = "/api/v1/access/roles/{name}", tag = "admin",
+    params(("name" = String, Path)),
+    responses(
+        (status = 200, description = "The role", content_type = "application/json", body = Object),
+        (status = 404, description = "No such role", content_type = "application/json", body = Object),
+        (status = 401, description = "No valid admin token", content_type = "application/json", body = Object),
+        (status = 403, description = "The token's scope is not admin", content_type = "application/json", body = Object),
+    ),
+    security(("bearer" = [])))]
 pub async fn roles_get(State(state): State<AppState>, Path(name): Path<String>) -> Response {
     match state.access.role(&name) {
         Some(role) => Json(role).into_response(),
@@ -80,6 +106,17 @@ pub async fn roles_get(State(state): State<AppState>, Path(name): Path<String>) 
     }
 }
 
+#[utoipa::path(put, path = "/api/v1/access/roles/{name}", tag = "admin",
+    params(("name" = String, Path)),
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The role was replaced", content_type = "application/json", body = Object),
+        (status = 201, description = "The role was created", content_type = "application/json", body = Object),
+        (status = 400, description = "The role is invalid (the message names the problem and where) or built-in", content_type = "application/json", body = Object),
+        (status = 401, description = "No valid admin token", content_type = "application/json", body = Object),
+        (status = 403, description = "The token's scope is not admin", content_type = "application/json", body = Object),
+    ),
+    security(("bearer" = [])))]
 pub async fn roles_put(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -121,6 +158,17 @@ pub async fn roles_put(
     }
 }
 
+#[utoipa::path(delete, path = "/api/v1/access/roles/{name}", tag = "admin",
+    params(("name" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted", content_type = "application/json", body = Object),
+        (status = 400, description = "A built-in role", content_type = "application/json", body = Object),
+        (status = 404, description = "No such custom role", content_type = "application/json", body = Object),
+        (status = 409, description = "The role still has assignments", content_type = "application/json", body = Object),
+        (status = 401, description = "No valid admin token", content_type = "application/json", body = Object),
+        (status = 403, description = "The token's scope is not admin", content_type = "application/json", body = Object),
+    ),
+    security(("bearer" = [])))]
 pub async fn roles_delete(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -132,6 +180,13 @@ pub async fn roles_delete(
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/access/assignments", tag = "admin",
+    responses(
+        (status = 200, description = "Every assignment", content_type = "application/json", body = Object),
+        (status = 401, description = "No valid admin token", content_type = "application/json", body = Object),
+        (status = 403, description = "The token's scope is not admin", content_type = "application/json", body = Object),
+    ),
+    security(("bearer" = [])))]
 pub async fn assignments_list(State(state): State<AppState>) -> Response {
     match state.access.list_assignments().await {
         Ok(assignments) => Json(json!({ "assignments": assignments })).into_response(),
@@ -139,6 +194,15 @@ pub async fn assignments_list(State(state): State<AppState>) -> Response {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/access/assignments", tag = "admin",
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The assignment (assigning a role to the same subject again updates its expiry)", content_type = "application/json", body = Object),
+        (status = 400, description = "Unknown role or subject, or an expiry in the past", content_type = "application/json", body = Object),
+        (status = 401, description = "No valid admin token", content_type = "application/json", body = Object),
+        (status = 403, description = "The token's scope is not admin", content_type = "application/json", body = Object),
+    ),
+    security(("bearer" = [])))]
 pub async fn assignments_create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -158,6 +222,15 @@ pub async fn assignments_create(
     }
 }
 
+#[utoipa::path(delete, path = "/api/v1/access/assignments/{id}", tag = "admin",
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted", content_type = "application/json", body = Object),
+        (status = 404, description = "No such assignment", content_type = "application/json", body = Object),
+        (status = 401, description = "No valid admin token", content_type = "application/json", body = Object),
+        (status = 403, description = "The token's scope is not admin", content_type = "application/json", body = Object),
+    ),
+    security(("bearer" = [])))]
 pub async fn assignments_delete(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -179,6 +252,13 @@ fn wants_yaml(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.contains("yaml"))
 }
 
+#[utoipa::path(get, path = "/api/v1/access/policy", tag = "admin",
+    responses(
+        (status = 200, description = "The custom roles and assignments as a policy document (YAML with Accept: application/yaml)", content_type = "application/json", body = Object),
+        (status = 401, description = "No valid admin token", content_type = "application/json", body = Object),
+        (status = 403, description = "The token's scope is not admin", content_type = "application/json", body = Object),
+    ),
+    security(("bearer" = [])))]
 pub async fn policy_get(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match state.access.export().await {
         Ok(document) if wants_yaml(&headers) => {
@@ -189,6 +269,15 @@ pub async fn policy_get(State(state): State<AppState>, headers: HeaderMap) -> Re
     }
 }
 
+#[utoipa::path(put, path = "/api/v1/access/policy", tag = "admin",
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The policy was replaced", content_type = "application/json", body = Object),
+        (status = 400, description = "The document is invalid; every problem is listed and nothing changed", content_type = "application/json", body = Object),
+        (status = 401, description = "No valid admin token", content_type = "application/json", body = Object),
+        (status = 403, description = "The token's scope is not admin", content_type = "application/json", body = Object),
+    ),
+    security(("bearer" = [])))]
 pub async fn policy_put(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -220,6 +309,13 @@ pub struct ChangesQuery {
     limit: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/api/v1/access/changes", tag = "admin",
+    responses(
+        (status = 200, description = "Policy changes, newest first: who, what, before and after", content_type = "application/json", body = Object),
+        (status = 401, description = "No valid admin token", content_type = "application/json", body = Object),
+        (status = 403, description = "The token's scope is not admin", content_type = "application/json", body = Object),
+    ),
+    security(("bearer" = [])))]
 pub async fn changes_list(
     State(state): State<AppState>,
     Query(query): Query<ChangesQuery>,
@@ -281,6 +377,16 @@ pub struct ExplainRequest {
     resource_ref: Option<Value>,
 }
 
+#[utoipa::path(post, path = "/api/v1/access/explain", tag = "admin",
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The decision, the rule and role that decided, and how the user holds it", content_type = "application/json", body = Object),
+        (status = 400, description = "Invalid request", content_type = "application/json", body = Object),
+        (status = 404, description = "The resource does not exist in the catalog", content_type = "application/json", body = Object),
+        (status = 401, description = "No valid admin token", content_type = "application/json", body = Object),
+        (status = 403, description = "The token's scope is not admin", content_type = "application/json", body = Object),
+    ),
+    security(("bearer" = [])))]
 pub async fn explain(State(state): State<AppState>, body: Bytes) -> Response {
     let request: ExplainRequest = match parse_json(&body) {
         Ok(request) => request,
@@ -304,6 +410,15 @@ pub struct WhoCanRequest {
     resource_ref: Option<Value>,
 }
 
+#[utoipa::path(post, path = "/api/v1/access/who-can", tag = "admin",
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The users the permission is granted to", content_type = "application/json", body = Object),
+        (status = 400, description = "Invalid request", content_type = "application/json", body = Object),
+        (status = 401, description = "No valid admin token", content_type = "application/json", body = Object),
+        (status = 403, description = "The token's scope is not admin", content_type = "application/json", body = Object),
+    ),
+    security(("bearer" = [])))]
 pub async fn who_can(State(state): State<AppState>, body: Bytes) -> Response {
     let request: WhoCanRequest = match parse_json(&body) {
         Ok(request) => request,
@@ -361,6 +476,15 @@ pub async fn require_authorize(
 ///
 /// Body: `{"items": [{"id"?, "user", "permission", "resourceRef"?}]}`;
 /// answer: `{"items": [{"id", "result", ...conditions}]}` in order.
+#[utoipa::path(post, path = "/api/v1/authorize", tag = "access",
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "One decision per item, in order", content_type = "application/json", body = Object),
+        (status = 400, description = "Invalid request", content_type = "application/json", body = Object),
+        (status = 401, description = "No valid token", content_type = "application/json", body = Object),
+        (status = 403, description = "The token's scope is neither authorize nor admin", content_type = "application/json", body = Object),
+    ),
+    security(("bearer" = [])))]
 pub async fn authorize(State(state): State<AppState>, body: Bytes) -> Response {
     let value: Value = match parse_json(&body) {
         Ok(value) => value,

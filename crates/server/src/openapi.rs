@@ -213,10 +213,25 @@ pub struct DiscoveryDocument {
         crate::handovers::handovers_put,
         crate::handovers::handovers_delete,
         crate::handovers::reconcile_fixes_list,
+        crate::access_api::roles_list,
+        crate::access_api::roles_get,
+        crate::access_api::roles_put,
+        crate::access_api::roles_delete,
+        crate::access_api::assignments_list,
+        crate::access_api::assignments_create,
+        crate::access_api::assignments_delete,
+        crate::access_api::policy_get,
+        crate::access_api::policy_put,
+        crate::access_api::changes_list,
+        crate::access_api::explain,
+        crate::access_api::who_can,
+        crate::access_api::authorize,
+        crate::permission::authorize,
+        crate::permission::health,
     ),
     components(schemas(ScimError, User, Group, GroupMember, ListResponse, PatchRequest, PatchOperation, SearchRequest, BulkRequest, BulkResponse, DiscoveryDocument)),
     modifiers(&ScimErrors),
-    tags((name = "scim", description = "SCIM 2.0 service provider"), (name = "ops", description = "Operational endpoints"), (name = "admin", description = "The admin API (admin-scoped tokens)"), (name = "backstage", description = "The Backstage catalog feed (catalog-feed tokens)"))
+    tags((name = "scim", description = "SCIM 2.0 service provider"), (name = "ops", description = "Operational endpoints"), (name = "admin", description = "The admin API (admin-scoped tokens)"), (name = "backstage", description = "The Backstage catalog feed (catalog-feed tokens)"), (name = "access", description = "Access decisions: Backstage's permission protocol (Backstage tokens) and the native API (authorize or admin tokens)"))
 )]
 pub struct ApiDoc;
 
@@ -230,6 +245,17 @@ impl Modify for ScimErrors {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        // Backstage's own ES256 tokens (user, or plugin with `obo`),
+        // verified against Backstage's published keys.
+        components.add_security_scheme(
+            "backstage",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
         let error = || {
             ResponseBuilder::new()

@@ -49,6 +49,11 @@ fn input_error(message: impl Into<String>) -> Response {
 }
 
 /// `GET /backstage/permission/health`.
+#[utoipa::path(get, path = "/backstage/permission/health", tag = "access",
+    responses(
+        (status = 200, description = "The endpoint answers: {\"status\": \"ok\"}", content_type = "application/json", body = Object),
+    ),
+    security(("backstage" = [])))]
 pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
@@ -153,6 +158,15 @@ fn definitive(decision: &Decision) -> &'static str {
 }
 
 /// `POST /backstage/permission/authorize`.
+#[utoipa::path(post, path = "/backstage/permission/authorize", tag = "access",
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "One decision per item, in order, as Backstage's permission backend answers", content_type = "application/json", body = Object),
+        (status = 400, description = "InputError", content_type = "application/json", body = Object),
+        (status = 401, description = "AuthenticationError: the token could not be verified", content_type = "application/json", body = Object),
+        (status = 503, description = "Backstage is not configured or its keys could not be fetched", content_type = "application/json", body = Object),
+    ),
+    security(("backstage" = [])))]
 pub async fn authorize(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(verifier) = state.token_verifier.as_ref() else {
         return backstage_error(
