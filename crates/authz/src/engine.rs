@@ -378,7 +378,7 @@ impl Policy {
         let any_of = |conditions: &[&Criteria]| {
             let mut distinct: Vec<&Criteria> = Vec::with_capacity(conditions.len());
             for &c in conditions {
-                if !distinct.iter().any(|d| *d == c) {
+                if !distinct.contains(&c) {
                     distinct.push(c);
                 }
             }
