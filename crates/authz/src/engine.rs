@@ -14,13 +14,16 @@
 //!    the caller as a CONDITIONAL decision.
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use roster_domain::{GroupId, UserId};
 use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::conditions::Criteria;
-use crate::model::{Assignment, Effect, Permission, PermissionPattern, Role, RoleName, Subject};
+use crate::model::{
+    Action, Assignment, Effect, Permission, PermissionPattern, Role, RoleName, Subject,
+};
 
 /// Who is asking, as resolved against the directory.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,6 +133,9 @@ impl Verdict<'_> {
     }
 }
 
+/// Most distinct permissions whose covering rules a policy remembers.
+const COVERING_CACHE_LIMIT: usize = 4096;
+
 /// A role with its rules indexed by permission name.
 #[derive(Debug)]
 struct IndexedRole {
@@ -189,6 +195,11 @@ impl IndexedRole {
 /// the assignments by subject. Immutable; a change builds a new one.
 #[derive(Debug)]
 pub struct Policy {
+    /// For each permission asked about so far, which rules of each role
+    /// cover it: matching patterns once per permission, not per decision.
+    /// Sound because a policy never changes; bounded so that made-up
+    /// permission names cannot grow it without limit.
+    covering_cache: RwLock<HashMap<String, Arc<Vec<Vec<usize>>>>>,
     roles: Vec<IndexedRole>,
     by_name: HashMap<RoleName, usize>,
     by_subject: HashMap<Subject, Vec<(usize, Option<OffsetDateTime>)>>,
@@ -228,6 +239,7 @@ impl Policy {
                 .push((role, assignment.expires_at));
         }
         Ok(Self {
+            covering_cache: RwLock::new(HashMap::new()),
             roles: roles.into_iter().map(IndexedRole::new).collect(),
             by_name,
             by_subject,
@@ -278,6 +290,37 @@ impl Policy {
         roles
     }
 
+    /// For every role, the rules that cover `permission`.
+    fn covering(&self, permission: &Permission<'_>) -> Arc<Vec<Vec<usize>>> {
+        let key = format!(
+            "{}\u{0}{}\u{0}{}",
+            permission.name,
+            permission.resource_type.unwrap_or(""),
+            permission.action.map_or("", Action::as_str)
+        );
+        let cached = match self.covering_cache.read() {
+            Ok(guard) => guard.get(&key).cloned(),
+            Err(poisoned) => poisoned.into_inner().get(&key).cloned(),
+        };
+        if let Some(found) = cached {
+            return found;
+        }
+        let computed: Arc<Vec<Vec<usize>>> = Arc::new(
+            self.roles
+                .iter()
+                .map(|role| role.covering(permission).collect())
+                .collect(),
+        );
+        let mut writable = match self.covering_cache.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if writable.len() < COVERING_CACHE_LIMIT {
+            writable.insert(key, computed.clone());
+        }
+        computed
+    }
+
     /// Decides, with the reason. `resource` is the entity the question is
     /// about, when the caller named one and it could be fetched.
     pub fn decide<'p>(
@@ -306,9 +349,10 @@ impl Policy {
         let mut allow_conditions: Vec<&'p Criteria> = Vec::new();
         let mut denies = Vec::new();
         let mut deny_conditions: Vec<&'p Criteria> = Vec::new();
+        let covering = self.covering(permission);
         for (role_index, via) in self.effective_roles(user, now) {
             let indexed = &self.roles[role_index];
-            for rule_index in indexed.covering(permission) {
+            for &rule_index in &covering[role_index] {
                 let hit = RuleHit {
                     role: &indexed.role,
                     rule: rule_index,

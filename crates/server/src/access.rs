@@ -34,8 +34,10 @@ use crate::config::AccessConfig;
 /// How often a replica checks whether the policy changed elsewhere.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
-/// How many times a change is retried when another writer got there first.
-const WRITE_ATTEMPTS: usize = 5;
+/// How many times a change is retried when another replica got there
+/// first; each retry waits a little longer, at random, so replicas writing
+/// at once take turns instead of colliding again.
+const WRITE_ATTEMPTS: u32 = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
@@ -78,6 +80,10 @@ struct Inner {
     max_group_depth: u32,
     current: RwLock<Arc<LoadedPolicy>>,
     reload: tokio::sync::Mutex<()>,
+    /// Changes made through this process, one at a time: concurrent admin
+    /// requests would otherwise race for the same revision and most would
+    /// run out of retries (a 409). Other replicas still race; they retry.
+    writes: tokio::sync::Mutex<()>,
     catalog: Option<CatalogClient>,
 }
 
@@ -147,6 +153,7 @@ impl AccessService {
                 max_group_depth: config.max_group_depth.max(1),
                 current: RwLock::new(Arc::new(loaded)),
                 reload: tokio::sync::Mutex::new(()),
+                writes: tokio::sync::Mutex::new(()),
                 catalog,
             }),
         })
@@ -190,15 +197,20 @@ impl AccessService {
     async fn reload(&self) -> Result<(), StoreError> {
         let _one_at_a_time = self.inner.reload.lock().await;
         let loaded = load(&*self.inner.store).await?;
-        if loaded.revision >= self.current().revision {
-            tracing::debug!(revision = loaded.revision, "policy loaded");
-            let mut guard = match self.inner.current.write() {
-                Ok(guard) => guard,
-                Err(poisoned) => poisoned.into_inner(),
-            };
+        self.install(loaded);
+        Ok(())
+    }
+
+    /// Makes `loaded` current unless a newer policy already is.
+    fn install(&self, loaded: LoadedPolicy) {
+        let mut guard = match self.inner.current.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if loaded.revision >= guard.revision {
+            tracing::debug!(revision = loaded.revision, "policy in force");
             *guard = Arc::new(loaded);
         }
-        Ok(())
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -606,20 +618,30 @@ impl AccessService {
     where
         F: FnMut(&LoadedPolicy) -> Result<(Vec<AccessWrite>, Vec<AccessChange>), AccessError>,
     {
-        for _ in 0..WRITE_ATTEMPTS {
+        let _one_writer = self.inner.writes.lock().await;
+        for attempt in 0..WRITE_ATTEMPTS {
             let loaded = self.current();
             let (writes, changes) = plan(&loaded)?;
+            let now = self.now();
             match self
                 .inner
                 .store
-                .write_access(loaded.revision, writes, changes, self.now())
+                .write_access(loaded.revision, writes.clone(), changes, now)
                 .await
             {
                 Ok(revision) => {
-                    self.reload().await?;
+                    // The write was based on `loaded`, so applying it here
+                    // gives exactly what the store now holds.
+                    let next = build(applied(&loaded.snapshot, &writes, revision, now))?;
+                    self.install(next);
                     return Ok(revision);
                 }
-                Err(StoreError::VersionMismatch { .. }) => self.reload().await?,
+                Err(StoreError::VersionMismatch { .. }) => {
+                    self.reload().await?;
+                    let most = 2u64 << attempt.min(6);
+                    let wait = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=most);
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                }
                 Err(err) => return Err(err.into()),
             }
         }
@@ -1009,7 +1031,63 @@ impl AccessService {
 /// A stored role or assignment that no longer validates is skipped and
 /// logged, so one bad row cannot take decisions down.
 async fn load(store: &dyn Store) -> Result<LoadedPolicy, StoreError> {
-    let snapshot = store.access_snapshot().await?;
+    build(store.access_snapshot().await?)
+}
+
+/// The snapshot after `writes`, as the store applied them at `revision`:
+/// lets the replica that made a change use it without reading the whole
+/// policy back.
+fn applied(
+    snapshot: &AccessSnapshot,
+    writes: &[AccessWrite],
+    revision: u64,
+    at: OffsetDateTime,
+) -> AccessSnapshot {
+    let mut next = snapshot.clone();
+    next.revision = revision;
+    let put_role = |roles: &mut Vec<roster_store::StoredRole>, name: &str, document: &Value| {
+        roles.retain(|r| r.name != name);
+        roles.push(roster_store::StoredRole {
+            name: name.to_owned(),
+            document: document.clone(),
+            updated_at: at,
+        });
+        roles.sort_by(|a, b| a.name.cmp(&b.name));
+    };
+    let add = |assignments: &mut Vec<StoredAssignment>, new: &StoredAssignment| {
+        match assignments
+            .iter_mut()
+            .find(|a| a.role == new.role && a.subject == new.subject)
+        {
+            // As the store does: the same role for the same subject again
+            // only moves the expiry.
+            Some(existing) => existing.expires_at = new.expires_at,
+            None => assignments.push(new.clone()),
+        }
+    };
+    for write in writes {
+        match write {
+            AccessWrite::PutRole { name, document } => put_role(&mut next.roles, name, document),
+            AccessWrite::DeleteRole { name } => next.roles.retain(|r| r.name != *name),
+            AccessWrite::AddAssignment(a) => add(&mut next.assignments, a),
+            AccessWrite::DeleteAssignment { id } => next.assignments.retain(|a| a.id != *id),
+            AccessWrite::ReplaceAll { roles, assignments } => {
+                next.roles.clear();
+                next.assignments.clear();
+                for (name, document) in roles {
+                    put_role(&mut next.roles, name, document);
+                }
+                for a in assignments {
+                    add(&mut next.assignments, a);
+                }
+            }
+        }
+    }
+    next
+}
+
+/// Builds the policy from a snapshot: built-in roles, then the custom ones.
+fn build(snapshot: AccessSnapshot) -> Result<LoadedPolicy, StoreError> {
     let mut roles: Vec<Role> = builtin_roles().to_vec();
     for stored in &snapshot.roles {
         let parsed = serde_json::from_value::<RoleDocument>(stored.document.clone())
