@@ -127,8 +127,14 @@ pub async fn roles_put(
         Ok(value) => value,
         Err(message) => return bad_request(message),
     };
-    match value.get("name") {
-        None => value["name"] = json!(name),
+    // Indexing a non-object `Value` to insert the name would panic.
+    let Some(object) = value.as_object_mut() else {
+        return bad_request("invalid role: the body must be a JSON object".into());
+    };
+    match object.get("name") {
+        None => {
+            object.insert("name".into(), json!(name));
+        }
         Some(Value::String(given)) if *given == name => {}
         Some(_) => {
             return error(
@@ -137,9 +143,7 @@ pub async fn roles_put(
             )
         }
     }
-    if let Some(object) = value.as_object_mut() {
-        object.remove("builtin");
-    }
+    object.remove("builtin");
     let document: RoleDocument = match serde_json::from_value(value) {
         Ok(document) => document,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid role: {e}")),

@@ -2,6 +2,7 @@
 //! driven over HTTP. One test binary (modules below) to keep linking cheap.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod access;
 mod admin_api;
 mod catalog_feed;
 mod fuzz;
