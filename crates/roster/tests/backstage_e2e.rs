@@ -491,8 +491,8 @@ async fn directory_reaches_backstage_and_reconcile_removes_a_deleted_user() {
     eprintln!("jane orphaned after {:?}", started.elapsed());
 
     // Dry run: a ghost user with a delete fix. Deleted from the directory,
-    // Jane's manager is no longer known; the owner proposed is the group the
-    // catalog still shows her in (the engine's documented ghost rule).
+    // Jane is gone, but the handover map recorded her manager when she was
+    // deactivated: he is still the proposed owner.
     let report = reconcile_report(&dir.0, &backstage.base);
     let findings = report["findings"].as_array().expect("findings array");
     let ghost = find(findings, "ghost-user", "user:default/jane.doe", &report);
@@ -512,7 +512,17 @@ async fn directory_reaches_backstage_and_reconcile_removes_a_deleted_user() {
         "{dangling:#}"
     );
     assert_eq!(
-        dangling["fix"]["to"], "group:default/payments-core",
+        dangling["fix"]["to"], "user:default/sam.lee",
+        "{dangling:#}"
+    );
+    assert!(
+        dangling["evidence"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|e| e
+                .as_str()
+                .is_some_and(|e| e.contains("the successor recorded"))),
         "{dangling:#}"
     );
     for f in findings {
