@@ -7,6 +7,9 @@
 //! is not on PATH, or `ROSTER_TEST_BACKSTAGE=skip`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::{create_token, free_port, has_relation, repo_root, skip_reason, TempDir};
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,61 +20,6 @@ use serde_json::{json, Value};
 const BIN: &str = env!("CARGO_BIN_EXE_roster");
 const STATIC_TOKEN: &str = "roster-e2e-static-token-for-tests";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn skip_reason(root: &Path) -> Option<String> {
-    if std::env::var("ROSTER_TEST_BACKSTAGE").as_deref() == Ok("skip") {
-        return Some("ROSTER_TEST_BACKSTAGE=skip".into());
-    }
-    if !root.join("e2e/backstage/node_modules").is_dir() {
-        return Some(
-            "e2e/backstage/node_modules is absent (run `bash scripts/backstage.sh install`)".into(),
-        );
-    }
-    let node = Command::new("node")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if !node.is_ok_and(|s| s.success()) {
-        return Some("`node` is not on PATH".into());
-    }
-    None
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let p = std::env::temp_dir().join(format!(
-            "roster-backstage-e2e-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
 
 /// A running `roster serve` on a chosen port; killed on drop.
 struct Roster {
@@ -175,29 +123,6 @@ impl Drop for Backstage {
     }
 }
 
-fn create_token(data_dir: &Path, name: &str, scope: &str) -> String {
-    let out = Command::new(BIN)
-        .args([
-            "token",
-            "create",
-            "--name",
-            name,
-            "--scope",
-            scope,
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .env_remove("ROSTER_DATABASE_URL")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 fn reconcile(data_dir: &Path, backstage: &str, apply: bool) -> std::process::Output {
     let mut cmd = Command::new(BIN);
     cmd.args(["reconcile", "--format", "json", "--data-dir"])
@@ -288,13 +213,6 @@ impl Catalog {
     }
 }
 
-fn has_relation(entity: &Value, kind: &str, target: &str) -> bool {
-    entity["relations"].as_array().is_some_and(|rels| {
-        rels.iter()
-            .any(|r| r["type"] == kind && r["targetRef"] == target)
-    })
-}
-
 fn is_orphan(entity: &Value) -> bool {
     entity["metadata"]["annotations"]["backstage.io/orphan"] == "true"
 }
@@ -322,7 +240,7 @@ async fn directory_reaches_backstage_and_reconcile_removes_a_deleted_user() {
         return;
     }
     let started = Instant::now();
-    let dir = TempDir::new();
+    let dir = TempDir::new("backstage-e2e");
     let roster_port = free_port();
     let roster = Roster::start(&dir.0, roster_port);
     let scim_token = create_token(&dir.0, "idp", "scim");

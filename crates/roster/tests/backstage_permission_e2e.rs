@@ -11,6 +11,9 @@
 //! is not on PATH, or `ROSTER_TEST_BACKSTAGE=skip`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::{create_token, free_port, has_relation, repo_root, skip_reason, TempDir};
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -24,61 +27,6 @@ use serde_json::{json, Value};
 const BIN: &str = env!("CARGO_BIN_EXE_roster");
 const STATIC_TOKEN: &str = "roster-permission-e2e-static-token";
 const AUTHORIZE_ROUTE: &str = "/backstage/permission/authorize";
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn skip_reason(root: &Path) -> Option<String> {
-    if std::env::var("ROSTER_TEST_BACKSTAGE").as_deref() == Ok("skip") {
-        return Some("ROSTER_TEST_BACKSTAGE=skip".into());
-    }
-    if !root.join("e2e/backstage/node_modules").is_dir() {
-        return Some(
-            "e2e/backstage/node_modules is absent (run `bash scripts/backstage.sh install`)".into(),
-        );
-    }
-    let node = Command::new("node")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if !node.is_ok_and(|s| s.success()) {
-        return Some("`node` is not on PATH".into());
-    }
-    None
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let p = std::env::temp_dir().join(format!(
-            "roster-backstage-permission-e2e-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
 
 /// A running `roster serve` on a chosen port that knows where Backstage will
 /// be; killed on drop, printing the tail of its log if the test panicked.
@@ -213,29 +161,6 @@ impl Drop for Backstage {
             .env("BACKSTAGE_PORT", self.port.to_string())
             .status();
     }
-}
-
-fn create_token(data_dir: &Path, name: &str, scope: &str) -> String {
-    let out = Command::new(BIN)
-        .args([
-            "token",
-            "create",
-            "--name",
-            name,
-            "--scope",
-            scope,
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .env_remove("ROSTER_DATABASE_URL")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 /// Sends a JSON request and returns the status and the body (JSON, or the
@@ -504,13 +429,6 @@ impl Catalog {
     }
 }
 
-fn has_relation(entity: &Value, kind: &str, target: &str) -> bool {
-    entity["relations"].as_array().is_some_and(|rels| {
-        rels.iter()
-            .any(|r| r["type"] == kind && r["targetRef"] == target)
-    })
-}
-
 fn names(list: &[&str]) -> BTreeSet<String> {
     list.iter().map(|s| (*s).to_string()).collect()
 }
@@ -528,7 +446,7 @@ async fn backstage_asks_roster_for_every_user_decision() {
         return;
     }
     let started = Instant::now();
-    let dir = TempDir::new();
+    let dir = TempDir::new("backstage-permission-e2e");
     // Each needs the other's URL: pick both ports first. Roster fetches
     // Backstage's keys only when a token arrives, so it may start first.
     let roster_port = free_port();

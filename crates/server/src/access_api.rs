@@ -372,13 +372,28 @@ fn question_of(permission: &Value, resource_ref: Option<&Value>) -> Result<Quest
     }
 }
 
+/// The body of `explain` (which needs `user`) and `who-can` (which must
+/// not have one).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ExplainRequest {
-    user: String,
+struct QuestionRequest {
+    #[serde(default)]
+    user: Option<String>,
     permission: Value,
     #[serde(default)]
     resource_ref: Option<Value>,
+}
+
+/// Parses a `QuestionRequest`; the error is the message for a 400.
+fn question_request(body: &[u8], wants_user: bool) -> Result<(Option<String>, Question), String> {
+    let request: QuestionRequest = parse_json(body)?;
+    match (&request.user, wants_user) {
+        (None, true) => return Err("invalid request body: missing field `user`".into()),
+        (Some(_), false) => return Err("invalid request body: unknown field `user`".into()),
+        _ => {}
+    }
+    let question = question_of(&request.permission, request.resource_ref.as_ref())?;
+    Ok((request.user, question))
 }
 
 #[utoipa::path(post, path = "/api/v1/access/explain", tag = "admin",
@@ -392,26 +407,15 @@ pub struct ExplainRequest {
     ),
     security(("bearer" = [])))]
 pub async fn explain(State(state): State<AppState>, body: Bytes) -> Response {
-    let request: ExplainRequest = match parse_json(&body) {
-        Ok(request) => request,
+    let (user, question) = match question_request(&body, true) {
+        Ok((Some(user), question)) => (user, question),
+        Ok((None, _)) => return bad_request("`user` is required".into()),
         Err(message) => return bad_request(message),
     };
-    let question = match question_of(&request.permission, request.resource_ref.as_ref()) {
-        Ok(question) => question,
-        Err(message) => return error(StatusCode::BAD_REQUEST, message),
-    };
-    match state.access.explain(&request.user, &question).await {
+    match state.access.explain(&user, &question).await {
         Ok(body) => Json(body).into_response(),
         Err(err) => access_error(err),
     }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct WhoCanRequest {
-    permission: Value,
-    #[serde(default)]
-    resource_ref: Option<Value>,
 }
 
 #[utoipa::path(post, path = "/api/v1/access/who-can", tag = "admin",
@@ -424,13 +428,9 @@ pub struct WhoCanRequest {
     ),
     security(("bearer" = [])))]
 pub async fn who_can(State(state): State<AppState>, body: Bytes) -> Response {
-    let request: WhoCanRequest = match parse_json(&body) {
-        Ok(request) => request,
+    let question = match question_request(&body, false) {
+        Ok((_, question)) => question,
         Err(message) => return bad_request(message),
-    };
-    let question = match question_of(&request.permission, request.resource_ref.as_ref()) {
-        Ok(question) => question,
-        Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     match state.access.who_can(&question).await {
         Ok(body) => Json(body).into_response(),
@@ -568,10 +568,7 @@ pub async fn authorize(State(state): State<AppState>, body: Bytes) -> Response {
             Some(Answer::One(decision)) => json!({"id": id, "result": decision_name(&decision)}),
             Some(Answer::PerResource(decisions)) => json!({
                 "id": id,
-                "result": decisions.first().map_or("DENY", |d| match d {
-                    Decision::Allow => "ALLOW",
-                    _ => "DENY",
-                }),
+                "result": decisions.first().map_or("DENY", crate::permission::definitive),
             }),
             None => json!({"id": id, "result": "DENY"}),
         };

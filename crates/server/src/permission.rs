@@ -148,7 +148,7 @@ fn parse_item(item: &Value) -> Result<Item, String> {
     })
 }
 
-fn definitive(decision: &Decision) -> &'static str {
+pub(crate) fn definitive(decision: &Decision) -> &'static str {
     match decision {
         Decision::Allow => "ALLOW",
         // A conditional answer for a named resource was resolved before

@@ -1364,8 +1364,18 @@ async fn concurrent_changes_on_two_replicas_all_land() {
         replica
             .until(&subjects[39], "catalog.entity.read", "ALLOW")
             .await;
-        let listed = replica.api(Method::GET, "/assignments", None).await;
-        assert_eq!(listed.body["assignments"].as_array().unwrap().len(), 40);
+        // Subject 39's write need not be the last one: a replica that sees
+        // it may still be a poll (20 ms) away from the others.
+        let mut listed = 0;
+        for _ in 0..100 {
+            let reply = replica.api(Method::GET, "/assignments", None).await;
+            listed = reply.body["assignments"].as_array().unwrap().len();
+            if listed == 40 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(listed, 40);
     }
     let changes = a.api(Method::GET, "/changes", None).await;
     assert_eq!(changes.body["changes"].as_array().unwrap().len(), 40);
