@@ -43,7 +43,18 @@ echo "--- scim2-tester conformance suite"
 echo "--- schemathesis against /openapi.json"
 # The examples phase is left out: schemathesis 4.32 crashes internally completing
 # the documented body examples (hypothesis FlakyFailure inside its own generator).
-PHASES=coverage,fuzzing,stateful MAX_TIME=${SCHEMATHESIS_MAX_TIME:-180} bash scripts/peers/schemathesis.sh "$BASE/openapi.json" "$TOKEN"
+# One worker: with two, hypothesis parses lambda sources on two threads at once and
+# Python 3.11's ast module trips over its own recursion counter (cpython gh-106905),
+# a crash inside the test tool rather than a finding about Roster.
+# A token opens one scope, so the SCIM API and the admin API are two runs, each
+# with the token that opens it (the other operations would only ever see 401).
+ADMIN_TOKEN=$("$BIN" token create --name schemathesis-admin --scope admin --data-dir "$DATA")
+echo "--- schemathesis: everything but the admin API, with a SCIM token"
+WORKERS=1 PHASES=coverage,fuzzing,stateful MAX_TIME=${SCHEMATHESIS_MAX_TIME:-150} \
+  bash scripts/peers/schemathesis.sh "$BASE/openapi.json" "$TOKEN" --exclude-path-regex '^/api/v1/'
+echo "--- schemathesis: the admin API, with an admin token"
+WORKERS=1 PHASES=coverage,fuzzing,stateful MAX_TIME=${SCHEMATHESIS_ADMIN_MAX_TIME:-90} \
+  bash scripts/peers/schemathesis.sh "$BASE/openapi.json" "$ADMIN_TOKEN" --include-path-regex '^/api/v1/'
 
 echo "--- the server logged no errors and no panics"
 if grep -E 'ERROR|panicked' "$LOG"; then
