@@ -13,7 +13,7 @@ pub const CATALOG_ENTITY: &str = "catalog-entity";
 pub const CATALOG_PLUGIN: &str = "catalog";
 
 /// A criteria tree. `AllOf` and `AnyOf` are never empty.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Criteria {
     AllOf(Vec<Criteria>),
     AnyOf(Vec<Criteria>),
@@ -22,7 +22,7 @@ pub enum Criteria {
 }
 
 /// The catalog's permission rules (resource type `catalog-entity`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum CatalogRule {
     /// Owned by one of `claims` (entity refs). `None` means the caller's own
     /// ownership refs, filled in at decision time.
@@ -333,13 +333,10 @@ impl CatalogRule {
     }
 
     /// Evaluates the rule the way the catalog does in its database.
-    fn matches(&self, entity: &Value, own_claims: &[String]) -> bool {
+    pub(crate) fn matches(&self, entity: &Value, own_claims: &[String]) -> bool {
         match self {
             Self::IsEntityOwner { claims } => {
-                let claims = claims.as_deref().unwrap_or(own_claims);
-                owners_of(entity)
-                    .iter()
-                    .any(|owner| claims.iter().any(|c| c.eq_ignore_ascii_case(owner)))
+                owned_by(entity, claims.as_deref().unwrap_or(own_claims))
             }
             Self::IsEntityKind { kinds } => entity
                 .get("kind")
@@ -357,20 +354,22 @@ impl CatalogRule {
     }
 }
 
-/// The entity refs owning an entity: its `ownedBy` relations, or when the
-/// entity came without relations, `spec.owner` completed the way the
-/// catalog completes it (default kind `group`, the entity's namespace).
-fn owners_of(entity: &Value) -> Vec<String> {
+/// Whether one of `claims` (entity refs, compared ignoring ASCII case)
+/// owns the entity: is one of its `ownedBy` relations, or when the entity
+/// came without relations, is `spec.owner` completed the way the catalog
+/// completes it (default kind `group`, the entity's namespace). Compares
+/// in place: this runs for every owner condition of every decision about
+/// an entity.
+fn owned_by(entity: &Value, claims: &[String]) -> bool {
     if let Some(relations) = entity.get("relations").and_then(Value::as_array) {
         return relations
             .iter()
             .filter(|r| r.get("type").and_then(Value::as_str) == Some("ownedBy"))
             .filter_map(|r| r.get("targetRef").and_then(Value::as_str))
-            .map(str::to_owned)
-            .collect();
+            .any(|owner| claims.iter().any(|c| c.eq_ignore_ascii_case(owner)));
     }
     let Some(owner) = entity.pointer("/spec/owner").and_then(Value::as_str) else {
-        return Vec::new();
+        return false;
     };
     let namespace = entity
         .pointer("/metadata/namespace")
@@ -378,7 +377,19 @@ fn owners_of(entity: &Value) -> Vec<String> {
         .unwrap_or("default");
     let (kind, rest) = owner.split_once(':').unwrap_or(("group", owner));
     let (namespace, name) = rest.split_once('/').unwrap_or((namespace, rest));
-    vec![format!("{}:{namespace}/{name}", kind.to_ascii_lowercase())]
+    // The ref is `{kind}:{namespace}/{name}`; a claim equals it, ignoring
+    // case, when it has its length and each part at the same place.
+    let parts = [kind, ":", namespace, "/", name];
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    claims.iter().any(|claim| {
+        let mut rest = claim.as_bytes();
+        claim.len() == len
+            && parts.iter().all(|part| {
+                let (head, tail) = rest.split_at(part.len());
+                rest = tail;
+                head.eq_ignore_ascii_case(part.as_bytes())
+            })
+    })
 }
 
 fn has_entry(entity: &Value, at: &[&str], key: &str, value: &Option<String>) -> bool {
@@ -409,7 +420,7 @@ fn has_path(root: Option<&Value>, key: &str, value: Option<&str>) -> bool {
 fn scalar_eq(value: &Value, want: &str) -> bool {
     match value {
         Value::String(s) => s == want,
-        Value::Bool(b) => b.to_string() == want,
+        Value::Bool(b) => want == if *b { "true" } else { "false" },
         Value::Number(n) => n.to_string() == want,
         _ => false,
     }

@@ -13,14 +13,16 @@
 //!    resource at hand they are evaluated here; without one they go back to
 //!    the caller as a CONDITIONAL decision.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::cell::RefCell;
+use std::ops::ControlFlow;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use roster_domain::{GroupId, UserId};
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::conditions::Criteria;
+use crate::conditions::{CatalogRule, Criteria};
 use crate::model::{
     Action, Assignment, Effect, Permission, PermissionPattern, Role, RoleName, Subject,
 };
@@ -62,7 +64,9 @@ pub enum Decision {
     Deny,
     /// Allowed for the resources that satisfy the criteria. Only for
     /// resource permissions asked about without a specific resource.
-    Conditional(Criteria),
+    /// Shared: users whose roles come to the same conditions get the same
+    /// tree.
+    Conditional(Arc<Criteria>),
 }
 
 /// How a role reached the user.
@@ -133,22 +137,31 @@ impl Verdict<'_> {
     }
 }
 
-/// Most distinct permissions whose covering rules a policy remembers.
+/// Most distinct permission names whose covering rules a policy remembers,
+/// and most (resource type, action) variants remembered per name.
 const COVERING_CACHE_LIMIT: usize = 4096;
+const COVERING_VARIANTS_LIMIT: usize = 16;
+/// Most distinct CONDITIONAL answers a policy remembers.
+const ANSWER_CACHE_LIMIT: usize = 4096;
+/// Separates the allow conditions from the deny conditions in an answer
+/// cache key. Never a condition id.
+const KEY_SEPARATOR: usize = usize::MAX;
 
 /// A role with its rules indexed by permission name.
 #[derive(Debug)]
 struct IndexedRole {
     role: Role,
     /// Rules whose patterns are all exact names, under each name.
-    exact: HashMap<String, Vec<usize>>,
+    exact: FxHashMap<String, Vec<usize>>,
     /// Rules with a prefix or `*` pattern, checked against every name.
     general: Vec<usize>,
+    /// Each rule's condition id (see [`Conditions`]), in rule order.
+    conditions: Vec<Option<usize>>,
 }
 
 impl IndexedRole {
-    fn new(role: Role) -> Self {
-        let mut exact: HashMap<String, Vec<usize>> = HashMap::new();
+    fn new(role: Role, interner: &mut Interner) -> Self {
+        let mut exact: FxHashMap<String, Vec<usize>> = FxHashMap::default();
         let mut general = Vec::new();
         for (i, rule) in role.rules.iter().enumerate() {
             let all_exact = rule
@@ -168,10 +181,16 @@ impl IndexedRole {
                 general.push(i);
             }
         }
+        let conditions = role
+            .rules
+            .iter()
+            .map(|rule| rule.conditions.as_ref().map(|c| interner.intern(c)))
+            .collect();
         Self {
             role,
             exact,
             general,
+            conditions,
         }
     }
 
@@ -191,6 +210,214 @@ impl IndexedRole {
     }
 }
 
+/// A node of an interned condition tree: identical subtrees, wherever they
+/// appear in the policy, are one node, so a decision about an entity
+/// evaluates each at most once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Node {
+    AllOf(Box<[usize]>),
+    AnyOf(Box<[usize]>),
+    Not(usize),
+    Rule(CatalogRule),
+}
+
+/// The distinct conditions of a policy's rules. A condition id is the
+/// position of a distinct tree in order of first appearance (roles in
+/// order, rules in order); CONDITIONAL answers list conditions in that
+/// order.
+#[derive(Debug, Default)]
+struct Conditions {
+    nodes: Vec<Node>,
+    /// For each condition id: its root node, and the tree as answered.
+    roots: Vec<(usize, Arc<Criteria>)>,
+}
+
+impl Conditions {
+    /// Whether `entity` satisfies node `node`, remembering every node
+    /// evaluated in `memo` (0 unknown, 1 false, 2 true).
+    fn matches(&self, node: usize, entity: &Value, claims: &[String], memo: &mut [u8]) -> bool {
+        match memo[node] {
+            1 => return false,
+            2 => return true,
+            _ => {}
+        }
+        let result = match &self.nodes[node] {
+            Node::AllOf(items) => items.iter().all(|&i| self.matches(i, entity, claims, memo)),
+            Node::AnyOf(items) => items.iter().any(|&i| self.matches(i, entity, claims, memo)),
+            Node::Not(inner) => !self.matches(*inner, entity, claims, memo),
+            Node::Rule(rule) => rule.matches(entity, claims),
+        };
+        memo[node] = 1 + u8::from(result);
+        result
+    }
+
+    /// One of the conditions `ids` (sorted, distinct), as a tree.
+    fn any_of(&self, ids: &[usize]) -> Option<Criteria> {
+        match ids {
+            [] => None,
+            [only] => Some(Criteria::clone(&self.roots[*only].1)),
+            many => Some(Criteria::AnyOf(
+                many.iter()
+                    .map(|&id| Criteria::clone(&self.roots[id].1))
+                    .collect(),
+            )),
+        }
+    }
+}
+
+/// Builds [`Conditions`] while a policy is built.
+#[derive(Default)]
+struct Interner {
+    conditions: Conditions,
+    nodes: FxHashMap<Node, usize>,
+    /// Condition id by root node.
+    roots: FxHashMap<usize, usize>,
+}
+
+impl Interner {
+    /// The condition id of `criteria`, the same for every identical tree.
+    fn intern(&mut self, criteria: &Criteria) -> usize {
+        let node = self.node(criteria);
+        let roots = &mut self.conditions.roots;
+        *self.roots.entry(node).or_insert_with(|| {
+            roots.push((node, Arc::new(criteria.clone())));
+            roots.len() - 1
+        })
+    }
+
+    fn node(&mut self, criteria: &Criteria) -> usize {
+        let node = match criteria {
+            Criteria::AllOf(items) => Node::AllOf(items.iter().map(|c| self.node(c)).collect()),
+            Criteria::AnyOf(items) => Node::AnyOf(items.iter().map(|c| self.node(c)).collect()),
+            Criteria::Not(inner) => Node::Not(self.node(inner)),
+            Criteria::Rule(rule) => Node::Rule(rule.clone()),
+        };
+        if let Some(&id) = self.nodes.get(&node) {
+            return id;
+        }
+        let id = self.conditions.nodes.len();
+        self.conditions.nodes.push(node.clone());
+        self.nodes.insert(node, id);
+        id
+    }
+}
+
+/// What a covering rule does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Allow,
+    Deny,
+    /// Allows when the resource satisfies this condition.
+    AllowIf(usize),
+    /// Denies when the resource satisfies this condition.
+    DenyIf(usize),
+}
+
+/// The rules of every role that cover one permission.
+#[derive(Debug)]
+struct Covering {
+    /// For each role, its range in `rules`.
+    spans: Vec<(usize, usize)>,
+    /// (rule index in its role, what it does), role after role.
+    rules: Vec<(usize, Kind)>,
+}
+
+impl Covering {
+    fn of(&self, role: usize) -> &[(usize, Kind)] {
+        let (start, end) = self.spans[role];
+        &self.rules[start..end]
+    }
+}
+
+/// Covering rules remembered for one (resource type, action) of a name.
+#[derive(Debug)]
+struct CoveringVariant {
+    resource_type: Option<String>,
+    action: Option<Action>,
+    covering: Arc<Covering>,
+}
+
+/// A role assignment as decisions read it.
+#[derive(Debug, Clone, Copy)]
+struct Grant {
+    role: usize,
+    /// The expiry as nanoseconds since the Unix epoch.
+    expires_at: Option<i128>,
+}
+
+/// A rule that took part in a decision, before it is reported.
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    role: usize,
+    rule: usize,
+    via: Via,
+    condition: usize,
+}
+
+/// Working memory of a decision, kept per thread so that deciding does not
+/// allocate unless the reason needs it.
+struct Scratch {
+    /// Bitset over roles: already reached.
+    seen: Vec<u64>,
+    /// A user's groups by depth, when they do not come sorted.
+    order: Vec<(u32, usize)>,
+    /// Conditional allows and denies, in the order the roles were reached.
+    allows: Vec<Hit>,
+    denies: Vec<Hit>,
+    /// Bitsets over condition ids, for a CONDITIONAL answer.
+    allow_ids: Vec<u64>,
+    deny_ids: Vec<u64>,
+    /// The answer cache key, and the ids it is made of.
+    key: Vec<usize>,
+    /// Condition nodes evaluated against the entity (see
+    /// [`Conditions::matches`]).
+    memo: Vec<u8>,
+}
+
+impl Scratch {
+    const fn new() -> Self {
+        Self {
+            seen: Vec::new(),
+            order: Vec::new(),
+            allows: Vec::new(),
+            denies: Vec::new(),
+            allow_ids: Vec::new(),
+            deny_ids: Vec::new(),
+            key: Vec::new(),
+            memo: Vec::new(),
+        }
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch::new()) };
+}
+
+/// Clears `bits` and makes it hold `len` bits.
+fn reset_bits(bits: &mut Vec<u64>, len: usize) {
+    bits.clear();
+    bits.resize(len.div_ceil(64), 0);
+}
+
+/// Sets bit `i`; whether it was clear.
+fn set_bit(bits: &mut [u64], i: usize) -> bool {
+    let (word, bit) = (i / 64, 1u64 << (i % 64));
+    let was_clear = bits[word] & bit == 0;
+    bits[word] |= bit;
+    was_clear
+}
+
+/// Appends the set bits of `bits`, in increasing order, to `out`.
+fn push_set_bits(bits: &[u64], out: &mut Vec<usize>) {
+    for (w, &word) in bits.iter().enumerate() {
+        let mut rest = word;
+        while rest != 0 {
+            out.push(w * 64 + rest.trailing_zeros() as usize);
+            rest &= rest - 1;
+        }
+    }
+}
+
 /// A policy ready for deciding: built-in and custom roles, indexed, and
 /// the assignments by subject. Immutable; a change builds a new one.
 #[derive(Debug)]
@@ -199,10 +426,18 @@ pub struct Policy {
     /// cover it: matching patterns once per permission, not per decision.
     /// Sound because a policy never changes; bounded so that made-up
     /// permission names cannot grow it without limit.
-    covering_cache: RwLock<HashMap<String, Arc<Vec<Vec<usize>>>>>,
+    covering_cache: RwLock<FxHashMap<String, Vec<CoveringVariant>>>,
+    /// CONDITIONAL answers by what they are made of: whether an
+    /// unconditional allow holds, the allow condition ids, the separator,
+    /// the deny condition ids. Users holding different roles with the same
+    /// conditions share one answer. Bounded like `covering_cache`.
+    answer_cache: RwLock<FxHashMap<Box<[usize]>, Arc<Criteria>>>,
     roles: Vec<IndexedRole>,
-    by_name: HashMap<RoleName, usize>,
-    by_subject: HashMap<Subject, Vec<(usize, Option<OffsetDateTime>)>>,
+    conditions: Conditions,
+    by_name: FxHashMap<RoleName, usize>,
+    /// Each subject's grants: a range of `grants`, in assignment order.
+    by_subject: FxHashMap<Subject, (usize, usize)>,
+    grants: Vec<Grant>,
     assignments: Vec<Assignment>,
 }
 
@@ -215,17 +450,31 @@ pub enum PolicyError {
     UnknownRole { id: uuid::Uuid, role: String },
 }
 
+/// Reads a lock whether or not another thread panicked while holding it:
+/// the caches only ever gain complete entries.
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Policy {
     /// Builds a policy from every role (built-in ones included) and the
     /// assignments. Assignments must name existing roles.
     pub fn new(roles: Vec<Role>, assignments: Vec<Assignment>) -> Result<Self, PolicyError> {
-        let mut by_name = HashMap::new();
+        let mut by_name = FxHashMap::default();
+        by_name.reserve(roles.len());
         for (i, role) in roles.iter().enumerate() {
             if by_name.insert(role.name.clone(), i).is_some() {
                 return Err(PolicyError::DuplicateRole(role.name.to_string()));
             }
         }
-        let mut by_subject: HashMap<Subject, Vec<(usize, Option<OffsetDateTime>)>> = HashMap::new();
+        // Grants grouped by subject, each group in assignment order: count
+        // per subject, then place.
+        let mut by_subject: FxHashMap<Subject, (usize, usize)> = FxHashMap::default();
+        let mut slots = Vec::with_capacity(assignments.len());
         for assignment in &assignments {
             let Some(&role) = by_name.get(&assignment.role) else {
                 return Err(PolicyError::UnknownRole {
@@ -233,16 +482,48 @@ impl Policy {
                     role: assignment.role.to_string(),
                 });
             };
-            by_subject
-                .entry(assignment.subject)
-                .or_default()
-                .push((role, assignment.expires_at));
+            let slot = by_subject.entry(assignment.subject).or_insert((0, 0));
+            slot.1 += 1;
+            slots.push(role);
         }
+        let mut next = 0;
+        for (start, end) in by_subject.values_mut() {
+            let count = *end;
+            *start = next;
+            *end = next;
+            next += count;
+        }
+        let mut grants = vec![
+            Grant {
+                role: 0,
+                expires_at: None,
+            };
+            assignments.len()
+        ];
+        for (assignment, role) in assignments.iter().zip(slots) {
+            if let Some((_, end)) = by_subject.get_mut(&assignment.subject) {
+                grants[*end] = Grant {
+                    role,
+                    expires_at: assignment
+                        .expires_at
+                        .map(OffsetDateTime::unix_timestamp_nanos),
+                };
+                *end += 1;
+            }
+        }
+        let mut interner = Interner::default();
+        let roles = roles
+            .into_iter()
+            .map(|role| IndexedRole::new(role, &mut interner))
+            .collect();
         Ok(Self {
-            covering_cache: RwLock::new(HashMap::new()),
-            roles: roles.into_iter().map(IndexedRole::new).collect(),
+            covering_cache: RwLock::default(),
+            answer_cache: RwLock::default(),
+            roles,
+            conditions: interner.conditions,
             by_name,
             by_subject,
+            grants,
             assignments,
         })
     }
@@ -262,61 +543,108 @@ impl Policy {
     /// The roles a user holds now, each once, with how it reached them
     /// (directly before groups, shallower groups before deeper ones).
     pub fn roles_of(&self, user: &DirectoryUser, now: OffsetDateTime) -> Vec<(&Role, Via)> {
-        self.effective_roles(user, now)
-            .into_iter()
-            .map(|(i, via)| (&self.roles[i].role, via))
-            .collect()
-    }
-
-    fn effective_roles(&self, user: &DirectoryUser, now: OffsetDateTime) -> Vec<(usize, Via)> {
-        let mut groups: Vec<&(GroupId, u32)> = user.groups.iter().collect();
-        groups.sort_by_key(|(_, depth)| *depth);
-        let subjects = std::iter::once((Subject::User(user.id), Via::Direct)).chain(
-            groups
-                .into_iter()
-                .map(|&(g, depth)| (Subject::Group(g), Via::Group(g, depth))),
-        );
-        let mut seen = vec![false; self.roles.len()];
         let mut roles = Vec::new();
-        for (subject, via) in subjects {
-            for &(role, expires_at) in self.by_subject.get(&subject).into_iter().flatten() {
-                let current = expires_at.is_none_or(|at| now < at);
-                if current && !seen[role] {
-                    seen[role] = true;
-                    roles.push((role, via));
-                }
-            }
-        }
+        let mut seen = Vec::new();
+        let mut order = Vec::new();
+        let _ = self.visit_roles(user, now, &mut seen, &mut order, |role, via| {
+            roles.push((&self.roles[role].role, via));
+            ControlFlow::Continue(())
+        });
         roles
     }
 
-    /// For every role, the rules that cover `permission`.
-    fn covering(&self, permission: &Permission<'_>) -> Arc<Vec<Vec<usize>>> {
-        let key = format!(
-            "{}\u{0}{}\u{0}{}",
-            permission.name,
-            permission.resource_type.unwrap_or(""),
-            permission.action.map_or("", Action::as_str)
-        );
-        let cached = match self.covering_cache.read() {
-            Ok(guard) => guard.get(&key).cloned(),
-            Err(poisoned) => poisoned.into_inner().get(&key).cloned(),
+    /// Calls `visit` with each role the user holds now, once, with how it
+    /// reached them: directly first, then through groups by depth (groups
+    /// of the same depth in the order given). Stops when `visit` breaks.
+    fn visit_roles(
+        &self,
+        user: &DirectoryUser,
+        now: OffsetDateTime,
+        seen: &mut Vec<u64>,
+        order: &mut Vec<(u32, usize)>,
+        mut visit: impl FnMut(usize, Via) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        let now = now.unix_timestamp_nanos();
+        reset_bits(seen, self.roles.len());
+        let mut reach = |subject: Subject, via: Via| {
+            let Some(&(start, end)) = self.by_subject.get(&subject) else {
+                return ControlFlow::Continue(());
+            };
+            for grant in &self.grants[start..end] {
+                let current = grant.expires_at.is_none_or(|at| now < at);
+                if current && set_bit(seen, grant.role) {
+                    visit(grant.role, via)?;
+                }
+            }
+            ControlFlow::Continue(())
         };
-        if let Some(found) = cached {
-            return found;
+        reach(Subject::User(user.id), Via::Direct)?;
+        if user.groups.is_sorted_by_key(|&(_, depth)| depth) {
+            for &(group, depth) in &user.groups {
+                reach(Subject::Group(group), Via::Group(group, depth))?;
+            }
+        } else {
+            // A stable sort by depth, without moving the user's groups.
+            order.clear();
+            order.extend(
+                user.groups
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(_, depth))| (depth, i)),
+            );
+            order.sort_unstable();
+            for &(depth, i) in order.iter() {
+                let group = user.groups[i].0;
+                reach(Subject::Group(group), Via::Group(group, depth))?;
+            }
         }
-        let computed: Arc<Vec<Vec<usize>>> = Arc::new(
-            self.roles
-                .iter()
-                .map(|role| role.covering(permission).collect())
-                .collect(),
-        );
-        let mut writable = match self.covering_cache.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
+        ControlFlow::Continue(())
+    }
+
+    /// For every role, the rules that cover `permission`.
+    fn covering(&self, permission: &Permission<'_>) -> Arc<Covering> {
+        let same = |v: &&CoveringVariant| {
+            v.resource_type.as_deref() == permission.resource_type && v.action == permission.action
         };
-        if writable.len() < COVERING_CACHE_LIMIT {
-            writable.insert(key, computed.clone());
+        if let Some(found) = read(&self.covering_cache)
+            .get(permission.name)
+            .and_then(|variants| variants.iter().find(same))
+        {
+            return found.covering.clone();
+        }
+        let mut spans = Vec::with_capacity(self.roles.len());
+        let mut rules = Vec::new();
+        for indexed in &self.roles {
+            let start = rules.len();
+            for i in indexed.covering(permission) {
+                let kind = match (indexed.role.rules[i].effect, indexed.conditions[i]) {
+                    (Effect::Allow, None) => Kind::Allow,
+                    (Effect::Deny, None) => Kind::Deny,
+                    (Effect::Allow, Some(c)) => Kind::AllowIf(c),
+                    (Effect::Deny, Some(c)) => Kind::DenyIf(c),
+                };
+                rules.push((i, kind));
+            }
+            spans.push((start, rules.len()));
+        }
+        let computed = Arc::new(Covering { spans, rules });
+        let mut cache = write(&self.covering_cache);
+        let names = cache.len();
+        let variants = match cache.get_mut(permission.name) {
+            Some(variants) => Some(variants),
+            None if names < COVERING_CACHE_LIMIT => {
+                Some(cache.entry(permission.name.to_owned()).or_default())
+            }
+            None => None,
+        };
+        if let Some(variants) = variants {
+            if variants.len() < COVERING_VARIANTS_LIMIT && !variants.iter().any(|v| same(&v)) {
+                variants.push(CoveringVariant {
+                    resource_type: permission.resource_type.map(str::to_owned),
+                    action: permission.action,
+                    covering: computed.clone(),
+                });
+            }
         }
         computed
     }
@@ -342,115 +670,185 @@ impl Policy {
             Principal::User(user) if !user.active => return Verdict::deny(Reason::Deactivated),
             Principal::User(user) => user,
         };
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => self.decide_for(user, permission, resource, now, &mut scratch),
+            // Only if deciding ever re-entered itself on this thread.
+            Err(_) => self.decide_for(user, permission, resource, now, &mut Scratch::new()),
+        })
+    }
 
-        let mut first_allow = None;
-        // Conditional rules, with their conditions alongside.
-        let mut allows = Vec::new();
-        let mut allow_conditions: Vec<&'p Criteria> = Vec::new();
-        let mut denies = Vec::new();
-        let mut deny_conditions: Vec<&'p Criteria> = Vec::new();
+    fn hit(&self, hit: &Hit) -> RuleHit<'_> {
+        RuleHit {
+            role: &self.roles[hit.role].role,
+            rule: hit.rule,
+            via: hit.via,
+        }
+    }
+
+    fn hits(&self, hits: &[Hit]) -> Vec<RuleHit<'_>> {
+        hits.iter().map(|h| self.hit(h)).collect()
+    }
+
+    fn decide_for<'p>(
+        &'p self,
+        user: &DirectoryUser,
+        permission: &Permission<'_>,
+        resource: Option<&Value>,
+        now: OffsetDateTime,
+        scratch: &mut Scratch,
+    ) -> Verdict<'p> {
         let covering = self.covering(permission);
-        for (role_index, via) in self.effective_roles(user, now) {
-            let indexed = &self.roles[role_index];
-            for &rule_index in &covering[role_index] {
-                let hit = RuleHit {
-                    role: &indexed.role,
-                    rule: rule_index,
+        let Scratch {
+            seen,
+            order,
+            allows,
+            denies,
+            allow_ids,
+            deny_ids,
+            key,
+            memo,
+        } = scratch;
+        allows.clear();
+        denies.clear();
+        let mut first_allow = None;
+        let mut denied = None;
+        let _ = self.visit_roles(user, now, seen, order, |role, via| {
+            for &(rule, kind) in covering.of(role) {
+                let hit = |condition| Hit {
+                    role,
+                    rule,
                     via,
+                    condition,
                 };
-                let rule = &indexed.role.rules[rule_index];
-                match (rule.effect, &rule.conditions) {
-                    (Effect::Deny, None) => return Verdict::deny(Reason::DeniedBy(hit)),
-                    (Effect::Deny, Some(conditions)) => {
-                        denies.push(hit);
-                        deny_conditions.push(conditions);
+                match kind {
+                    Kind::Deny => {
+                        denied = Some(hit(0));
+                        return ControlFlow::Break(());
                     }
-                    (Effect::Allow, None) => {
-                        first_allow.get_or_insert(hit);
+                    Kind::DenyIf(c) => denies.push(hit(c)),
+                    Kind::Allow => {
+                        first_allow.get_or_insert(hit(0));
                     }
-                    (Effect::Allow, Some(conditions)) => {
-                        allows.push(hit);
-                        allow_conditions.push(conditions);
-                    }
+                    Kind::AllowIf(c) => allows.push(hit(c)),
                 }
             }
+            ControlFlow::Continue(())
+        });
+        if let Some(hit) = denied {
+            return Verdict::deny(Reason::DeniedBy(self.hit(&hit)));
         }
 
+        let not_met = |allows: &[Hit], denies: &[Hit]| {
+            Verdict::deny(Reason::ConditionsNotMet {
+                allows: self.hits(allows),
+                denies: self.hits(denies),
+            })
+        };
         if first_allow.is_none() && allows.is_empty() {
-            return Verdict::deny(if denies.is_empty() {
-                Reason::NoRule
+            return if denies.is_empty() {
+                Verdict::deny(Reason::NoRule)
             } else {
-                Reason::ConditionsNotMet { allows, denies }
-            });
+                not_met(allows, denies)
+            };
         }
         if let Some(entity) = resource {
+            // Each distinct condition (and shared part of one) is evaluated
+            // at most once.
             let claims = &user.ownership_refs;
-            if let Some(i) = deny_conditions
-                .iter()
-                .position(|c| c.matches(entity, claims))
-            {
-                return Verdict::deny(Reason::DeniedBy(denies.swap_remove(i)));
+            memo.clear();
+            memo.resize(self.conditions.nodes.len(), 0);
+            let mut holds = |hit: &&Hit| {
+                let node = self.conditions.roots[hit.condition].0;
+                self.conditions.matches(node, entity, claims, memo)
+            };
+            if let Some(hit) = denies.iter().find(&mut holds) {
+                return Verdict::deny(Reason::DeniedBy(self.hit(hit)));
             }
-            let allowed_by = first_allow.or_else(|| {
-                allow_conditions
-                    .iter()
-                    .position(|c| c.matches(entity, claims))
-                    .map(|i| allows.swap_remove(i))
-            });
-            return match allowed_by {
+            return match first_allow.or_else(|| allows.iter().find(&mut holds).copied()) {
                 Some(hit) => Verdict {
                     decision: Decision::Allow,
-                    reason: Reason::AllowedBy(hit),
+                    reason: Reason::AllowedBy(self.hit(&hit)),
                 },
-                None => Verdict::deny(Reason::ConditionsNotMet { allows, denies }),
+                None => not_met(allows, denies),
             };
         }
 
         if let (Some(hit), true) = (&first_allow, denies.is_empty()) {
             return Verdict {
                 decision: Decision::Allow,
-                reason: Reason::AllowedBy(hit.clone()),
+                reason: Reason::AllowedBy(self.hit(hit)),
             };
         }
         if permission.resource_type.is_none() {
             // Conditional rules only cover resource permissions, so this is
             // unreachable through `covers`; answer safely all the same.
-            return Verdict::deny(Reason::ConditionsNotMet { allows, denies });
+            return not_met(allows, denies);
         }
         // Roles often share conditions (every role with "what you own"):
-        // each distinct tree is sent, and evaluated by the catalog, once.
-        let any_of = |conditions: &[&Criteria]| {
-            let mut distinct: Vec<&Criteria> = Vec::with_capacity(conditions.len());
-            for &c in conditions {
-                if !distinct.contains(&c) {
-                    distinct.push(c);
-                }
+        // each distinct condition is sent, and evaluated by the catalog,
+        // once, in the policy's order.
+        let unconditional = first_allow.is_some();
+        key.clear();
+        key.push(usize::from(unconditional));
+        if !unconditional {
+            reset_bits(allow_ids, self.conditions.roots.len());
+            for hit in allows.iter() {
+                set_bit(allow_ids, hit.condition);
             }
-            match distinct.as_slice() {
-                [] => None,
-                [only] => Some((*only).clone()),
-                many => Some(Criteria::AnyOf(many.iter().map(|c| (*c).clone()).collect())),
-            }
+            push_set_bits(allow_ids, key);
+        }
+        key.push(KEY_SEPARATOR);
+        reset_bits(deny_ids, self.conditions.roots.len());
+        for hit in denies.iter() {
+            set_bit(deny_ids, hit.condition);
+        }
+        push_set_bits(deny_ids, key);
+        let criteria = match self.conditional(key) {
+            Some(criteria) => criteria,
+            // Covered above: an unconditional allow without denies, and no
+            // allow at all.
+            None => return not_met(allows, denies),
         };
+        Verdict {
+            decision: Decision::Conditional(criteria),
+            reason: Reason::Conditional {
+                allows: self.hits(allows),
+                denies: self.hits(denies),
+            },
+        }
+    }
+
+    /// The CONDITIONAL answer for an answer cache key: "one of the allows
+    /// holds and none of the denies", or "none of the denies" after an
+    /// unconditional allow.
+    fn conditional(&self, key: &[usize]) -> Option<Arc<Criteria>> {
+        let (unconditional, ids) = key.split_first()?;
+        let split = ids.iter().position(|&id| id == KEY_SEPARATOR)?;
+        let (allow_ids, deny_ids) = (&ids[..split], &ids[split + 1..]);
+        if let ([only], [], 0) = (allow_ids, deny_ids, unconditional) {
+            // One condition as it stands: the policy's own tree.
+            return Some(self.conditions.roots[*only].1.clone());
+        }
+        if let Some(found) = read(&self.answer_cache).get(key) {
+            return Some(found.clone());
+        }
         let criteria = match (
-            first_allow.is_some(),
-            any_of(&allow_conditions),
-            any_of(&deny_conditions),
+            *unconditional != 0,
+            self.conditions.any_of(allow_ids),
+            self.conditions.any_of(deny_ids),
         ) {
             (true, _, Some(deny)) => Criteria::Not(Box::new(deny)),
             (false, Some(allow), Some(deny)) => {
                 Criteria::AllOf(vec![allow, Criteria::Not(Box::new(deny))])
             }
             (false, Some(allow), None) => allow,
-            // Covered above: an unconditional allow without denies, and no
-            // allow at all.
-            (_, None, _) | (true, Some(_), None) => {
-                return Verdict::deny(Reason::ConditionsNotMet { allows, denies })
-            }
+            (_, None, _) | (true, Some(_), None) => return None,
         };
-        Verdict {
-            decision: Decision::Conditional(criteria),
-            reason: Reason::Conditional { allows, denies },
+        let criteria = Arc::new(criteria);
+        let mut cache = write(&self.answer_cache);
+        if cache.len() < ANSWER_CACHE_LIMIT {
+            cache.entry(key.into()).or_insert_with(|| criteria.clone());
         }
+        Some(criteria)
     }
 }
