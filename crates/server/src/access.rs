@@ -5,12 +5,15 @@
 //! Freshness: the policy is rebuilt when its revision in the store moves. A
 //! change made through this process rebuilds it before the change is
 //! acknowledged; a change made by another replica or by the CLI is picked
-//! up by a poll of the revision every [`POLL_INTERVAL`]. Users and groups
-//! are never cached: each decision reads the caller's current record and
-//! groups, so a deactivation applies to the very next request.
+//! up by a poll of the revision every [`POLL_INTERVAL`]. Who a caller is
+//! (their user record and groups) is cached only until the directory
+//! changes: the store's [`DirectoryChanges`] generation moves before any
+//! directory write is acknowledged, so a deactivation applies to the very
+//! next request; on PostgreSQL, another replica's write reaches this one
+//! as a notification, milliseconds after its commit.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use roster_authz::{
@@ -22,8 +25,8 @@ use roster_backstage::client::CatalogClient;
 use roster_backstage::reconcile::EntityRef;
 use roster_domain::{Clock, GroupId, MemberKind, UserId};
 use roster_store::{
-    AccessChange, AccessChangeRecord, AccessSnapshot, AccessWrite, Position, Store, StoreError,
-    StoredAssignment,
+    AccessChange, AccessChangeRecord, AccessSnapshot, AccessWrite, DirectoryChanges, Position,
+    Store, StoreError, StoredAssignment,
 };
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -33,6 +36,10 @@ use crate::config::AccessConfig;
 
 /// How often a replica checks whether the policy changed elsewhere.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Most callers remembered at once; past it the cache starts over (a flood
+/// of made-up names cannot grow it without limit).
+const RESOLVED_CACHE_LIMIT: usize = 65_536;
 
 /// How many times a change is retried when another replica got there
 /// first; each retry waits a little longer, at random, so replicas writing
@@ -85,6 +92,15 @@ struct Inner {
     /// run out of retries (a 409). Other replicas still race; they retry.
     writes: tokio::sync::Mutex<()>,
     catalog: Option<CatalogClient>,
+    changes: DirectoryChanges,
+    resolved: Mutex<ResolvedCache>,
+}
+
+/// Callers as resolved at one directory generation.
+#[derive(Default)]
+struct ResolvedCache {
+    generation: u64,
+    by_ref: HashMap<String, Arc<Resolved>>,
 }
 
 /// One question: who is asked about is decided by the caller of
@@ -140,7 +156,6 @@ impl AccessService {
         let loaded = load(&*store).await?;
         Ok(Self {
             inner: Arc::new(Inner {
-                store,
                 clock,
                 namespace: publish.namespace.as_str().to_ascii_lowercase(),
                 name_strategy: publish.name_strategy,
@@ -155,6 +170,9 @@ impl AccessService {
                 reload: tokio::sync::Mutex::new(()),
                 writes: tokio::sync::Mutex::new(()),
                 catalog,
+                changes: store.directory_changes(),
+                resolved: Mutex::new(ResolvedCache::default()),
+                store,
             }),
         })
     }
@@ -231,7 +249,51 @@ impl AccessService {
 
     /// Who `user_ref` is (`user:default/jane.doe`; `jane.doe` alone means
     /// the same). Users outside the published namespace are unknown.
-    pub async fn resolve(&self, user_ref: &str) -> Result<Resolved, StoreError> {
+    /// Answered from memory while the directory has not changed since.
+    pub async fn resolve(&self, user_ref: &str) -> Result<Arc<Resolved>, StoreError> {
+        let generation = self.inner.changes.generation();
+        if let Some(generation) = generation {
+            if let Some(hit) = self.remembered(generation, user_ref) {
+                return Ok(hit);
+            }
+        }
+        let resolved = Arc::new(self.resolve_from_store(user_ref).await?);
+        if let Some(generation) = generation {
+            self.remember(generation, user_ref, &resolved);
+        }
+        Ok(resolved)
+    }
+
+    fn resolved_cache(&self) -> std::sync::MutexGuard<'_, ResolvedCache> {
+        match self.inner.resolved.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn remembered(&self, generation: u64, user_ref: &str) -> Option<Arc<Resolved>> {
+        let cache = self.resolved_cache();
+        if cache.generation != generation {
+            return None;
+        }
+        cache.by_ref.get(user_ref).cloned()
+    }
+
+    /// Keeps what was read at `generation`, unless the directory has moved
+    /// on since (then the read may already be stale).
+    fn remember(&self, generation: u64, user_ref: &str, resolved: &Arc<Resolved>) {
+        let mut cache = self.resolved_cache();
+        if self.inner.changes.generation() != Some(generation) {
+            return;
+        }
+        if cache.generation != generation || cache.by_ref.len() >= RESOLVED_CACHE_LIMIT {
+            cache.by_ref.clear();
+            cache.generation = generation;
+        }
+        cache.by_ref.insert(user_ref.to_owned(), resolved.clone());
+    }
+
+    async fn resolve_from_store(&self, user_ref: &str) -> Result<Resolved, StoreError> {
         let unknown = || Resolved {
             principal: Principal::Unknown {
                 user_ref: user_ref.to_owned(),

@@ -546,12 +546,12 @@ pub async fn authorize(State(state): State<AppState>, body: Bytes) -> Response {
         if !principals.contains_key(&user) {
             match state.access.resolve(&user).await {
                 Ok(resolved) => {
-                    principals.insert(user.clone(), resolved.principal);
+                    principals.insert(user.clone(), resolved);
                 }
                 Err(err) => return access_error(err.into()),
             }
         }
-        let Some(principal) = principals.get(&user) else {
+        let Some(principal) = principals.get(&user).map(|r| &r.principal) else {
             continue;
         };
         let answer = state

@@ -202,9 +202,12 @@ pub async fn authorize(State(state): State<AppState>, headers: HeaderMap, body: 
         Err(message) => return input_error(message),
     };
     let access = &state.access;
-    let principal = match &caller {
+    // A service call with a plugin token and no user, or no token: nobody
+    // to grant anything to.
+    let nobody = Principal::Nobody;
+    let resolved = match &caller {
         Caller::User { user_ref, .. } => match access.resolve(user_ref).await {
-            Ok(resolved) => resolved.principal,
+            Ok(resolved) => Some(resolved),
             Err(err) => {
                 tracing::error!(error = %err, "resolving a user for a decision failed");
                 return backstage_error(
@@ -214,18 +217,17 @@ pub async fn authorize(State(state): State<AppState>, headers: HeaderMap, body: 
                 );
             }
         },
-        // A service call with a plugin token and no user, or no token:
-        // nobody to grant anything to.
-        Caller::Service { .. } | Caller::Anonymous => Principal::Nobody,
+        Caller::Service { .. } | Caller::Anonymous => None,
     };
+    let principal = resolved.as_ref().map_or(&nobody, |r| &r.principal);
     let questions: Vec<Question> = items.iter().map(|i| i.question.clone()).collect();
-    let answers = access.decide_many(&principal, &questions).await;
+    let answers = access.decide_many(principal, &questions).await;
     let results: Vec<Value> = items
         .iter()
         .zip(answers)
         .map(|(item, answer)| match answer {
             Answer::One(Decision::Conditional(criteria)) => {
-                let mut v = conditional_json(&criteria, &principal);
+                let mut v = conditional_json(&criteria, principal);
                 v["id"] = json!(item.id);
                 v
             }

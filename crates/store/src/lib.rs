@@ -21,6 +21,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub mod access;
+mod changes;
 mod handovers;
 mod postgres;
 mod rows;
@@ -30,6 +31,7 @@ pub use access::{
     AccessChange, AccessChangeRecord, AccessSnapshot, AccessStore, AccessSubject, AccessWrite,
     StoredAssignment, StoredRole,
 };
+pub use changes::DirectoryChanges;
 pub use handovers::{Handover, HandoverReason, ReconcileFix};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -192,6 +194,10 @@ impl DirectoryFingerprint {
 pub trait Store: access::AccessStore + Send + Sync + 'static {
     /// Checks that the database answers.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// The directory's change generation: moves on every committed write,
+    /// so what is derived from the directory can be cached until it does.
+    fn directory_changes(&self) -> DirectoryChanges;
 
     /// Inserts a new user. `Conflict(UserName)` if the (case-folded)
     /// `userName` is taken.

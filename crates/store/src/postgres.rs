@@ -14,6 +14,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,8 +26,8 @@ use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::types::Oid;
 use sqlx::postgres::{
-    PgArgumentBuffer, PgConnectOptions, PgConnection, PgHasArrayType, PgPool, PgPoolOptions, PgRow,
-    PgTypeInfo, PgValueFormat, PgValueRef, Postgres,
+    PgArgumentBuffer, PgConnectOptions, PgConnection, PgHasArrayType, PgListener, PgPool,
+    PgPoolOptions, PgRow, PgTypeInfo, PgValueFormat, PgValueRef, Postgres,
 };
 use sqlx::{Decode, Encode, Row, Type};
 use time::OffsetDateTime;
@@ -43,8 +44,8 @@ use crate::rows::{
 };
 use crate::{
     distinct_claims, page_of, CatalogGroup, CatalogMember, CatalogPage, CatalogUser,
-    DirectoryFingerprint, GroupGraph, GroupQuery, GroupRef, Handover, MembershipChange, Position,
-    ReconcileFix, Store, StoreError, StoreResult, UserQuery,
+    DirectoryChanges, DirectoryFingerprint, GroupGraph, GroupQuery, GroupRef, Handover,
+    MembershipChange, Position, ReconcileFix, Store, StoreError, StoreResult, UserQuery,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -60,6 +61,24 @@ const RETRIES: u32 = 3;
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    changes: DirectoryChanges,
+    /// Stops following the other replicas' writes when the last handle goes.
+    _follower: Arc<AbortOnDrop>,
+}
+
+/// The channel the directory tables' triggers notify (migration 0005).
+const DIRECTORY_CHANNEL: &str = "roster_directory";
+
+/// How long to wait before listening again after the channel went down.
+const RELISTEN_DELAY: Duration = Duration::from_millis(500);
+
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl PostgresStore {
@@ -81,13 +100,62 @@ impl PostgresStore {
             .await
             .map_err(|err| StoreError::Backend(format!("cannot connect to PostgreSQL: {err}")))?;
         migrate(&pool).await?;
-        Ok(Self { pool })
+        let changes = DirectoryChanges::unfollowed();
+        let follower = tokio::spawn(follow_directory_changes(pool.clone(), changes.clone()));
+        Ok(Self {
+            pool,
+            changes,
+            _follower: Arc::new(AbortOnDrop(follower.abort_handle())),
+        })
+    }
+
+    /// Moves the directory generation after a write of this replica, before
+    /// the caller hears back (the notification from the trigger comes
+    /// later, asynchronously). Moved on failure too: a transaction whose
+    /// commit failed may still have committed.
+    fn written<T>(&self, result: T) -> T {
+        self.changes.bump();
+        result
     }
 
     /// Closes every connection; later calls fail.
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Follows the other replicas' directory writes for as long as the store
+/// lives: every notification moves the generation; while the channel is
+/// down the generation is not trusted (see [`DirectoryChanges`]).
+async fn follow_directory_changes(pool: PgPool, changes: DirectoryChanges) {
+    loop {
+        match listen(&pool).await {
+            Ok(mut listener) => {
+                changes.set_followed(true);
+                // `None` or an error: the connection went down. Listen again
+                // on a new one rather than let sqlx reconnect behind our back.
+                while let Ok(Some(_)) = listener.try_recv().await {
+                    changes.bump();
+                }
+                changes.set_followed(false);
+                tracing::warn!("lost PostgreSQL directory notifications; listening again");
+            }
+            Err(err) => {
+                changes.set_followed(false);
+                tracing::warn!(error = %err, "cannot listen for PostgreSQL directory notifications");
+            }
+        }
+        if pool.is_closed() {
+            return;
+        }
+        tokio::time::sleep(RELISTEN_DELAY).await;
+    }
+}
+
+async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(DIRECTORY_CHANNEL).await?;
+    Ok(listener)
 }
 
 /// Runs pending migrations, first refusing a database from a newer Roster.
@@ -570,9 +638,13 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    fn directory_changes(&self) -> DirectoryChanges {
+        self.changes.clone()
+    }
+
     async fn insert_user(&self, user: &User) -> StoreResult<()> {
         let row = UserRow::from_user(user)?;
-        retrying!(self.try_insert_user(&row))
+        self.written(retrying!(self.try_insert_user(&row)))
     }
 
     async fn get_user(&self, id: UserId) -> StoreResult<Option<User>> {
@@ -588,12 +660,12 @@ impl Store for PostgresStore {
     async fn update_user(&self, user: &User, expected: Version) -> StoreResult<()> {
         let row = UserRow::from_user(user)?;
         let expected = rows::version_to_db(expected)?;
-        retrying!(self.try_update_user(&row, expected))
+        self.written(retrying!(self.try_update_user(&row, expected)))
     }
 
     async fn delete_user(&self, id: UserId, now: OffsetDateTime) -> StoreResult<bool> {
         let now = rows::to_millis(now)?;
-        retrying!(self.try_delete_user(id.as_uuid(), now))
+        self.written(retrying!(self.try_delete_user(id.as_uuid(), now)))
     }
 
     async fn find_users(&self, query: &UserQuery) -> StoreResult<Vec<User>> {
@@ -673,7 +745,7 @@ impl Store for PostgresStore {
 
     async fn insert_group(&self, group: &Group, members: &[Member]) -> StoreResult<()> {
         let row = GroupRow::from_group(group)?;
-        retrying!(self.try_insert_group(&row, members))
+        self.written(retrying!(self.try_insert_group(&row, members)))
     }
 
     async fn get_group(&self, id: GroupId) -> StoreResult<Option<Group>> {
@@ -730,12 +802,12 @@ impl Store for PostgresStore {
     ) -> StoreResult<()> {
         let row = GroupRow::from_group(group)?;
         let expected = rows::version_to_db(expected)?;
-        retrying!(self.try_update_group(&row, expected, members))
+        self.written(retrying!(self.try_update_group(&row, expected, members)))
     }
 
     async fn delete_group(&self, id: GroupId, now: OffsetDateTime) -> StoreResult<bool> {
         let now = rows::to_millis(now)?;
-        retrying!(self.try_delete_group(id.as_uuid(), now))
+        self.written(retrying!(self.try_delete_group(id.as_uuid(), now)))
     }
 
     async fn find_groups(&self, query: &GroupQuery) -> StoreResult<Vec<Group>> {
@@ -914,7 +986,11 @@ impl Store for PostgresStore {
         }
         let ids = uuids(claims.iter().map(|(id, _)| *id));
         let names: Vec<String> = claims.into_iter().map(|(_, name)| name).collect();
-        let claimed = retrying!(self.try_claim_entity_names(entity_table(kind), &ids, &names))?;
+        let claimed = self.written(retrying!(self.try_claim_entity_names(
+            entity_table(kind),
+            &ids,
+            &names
+        )))?;
         Ok(claimed.into_iter().map(|id| id.0).collect())
     }
 

@@ -33,8 +33,8 @@ use crate::rows::{
 };
 use crate::{
     distinct_claims, page_of, CatalogGroup, CatalogMember, CatalogPage, CatalogUser,
-    DirectoryFingerprint, GroupGraph, GroupQuery, GroupRef, Handover, MembershipChange, Position,
-    ReconcileFix, Store, StoreError, StoreResult, UserQuery,
+    DirectoryChanges, DirectoryFingerprint, GroupGraph, GroupQuery, GroupRef, Handover,
+    MembershipChange, Position, ReconcileFix, Store, StoreError, StoreResult, UserQuery,
 };
 
 mod access;
@@ -65,6 +65,7 @@ pub struct SqliteStore {
     /// pages SCIM requests keep hot.
     bulk: SqlitePool,
     writer: mpsc::Sender<WriteRequest>,
+    changes: DirectoryChanges,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -194,8 +195,10 @@ impl SqliteStore {
         tokio::spawn(checkpointer(checkpoints, kicks));
 
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
-        tokio::spawn(writer::run(conn, rx, kick));
+        let changes = DirectoryChanges::followed();
+        tokio::spawn(writer::run(conn, rx, kick, changes.clone()));
         Ok(Self {
+            changes,
             readers,
             bulk,
             writer: tx,
@@ -408,6 +411,10 @@ impl Store for SqliteStore {
             .await
             .map_err(StoreError::backend)?;
         Ok(())
+    }
+
+    fn directory_changes(&self) -> DirectoryChanges {
+        self.changes.clone()
     }
 
     async fn insert_user(&self, user: &User) -> StoreResult<()> {

@@ -1926,6 +1926,82 @@ async fn fingerprint_changes_with_every_directory_change(cx: Ctx) {
     assert_eq!(other.directory_fingerprint().await.unwrap(), same);
 }
 
+/// Waits until `store` trusts its directory generation (on PostgreSQL,
+/// once it listens for the other replicas' writes).
+async fn followed_generation(store: &dyn Store) -> u64 {
+    let changes = store.directory_changes();
+    for _ in 0..500 {
+        if let Some(generation) = changes.generation() {
+            return generation;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the directory generation was never followed");
+}
+
+async fn directory_generation_moves_before_every_write_returns(cx: Ctx) {
+    let store = &*cx.store;
+    let changes = store.directory_changes();
+    let mut last = followed_generation(store).await;
+    let mut moved = |what: &str| {
+        let now = changes
+            .generation()
+            .unwrap_or_else(|| panic!("not followed after {what}"));
+        assert_ne!(now, last, "the generation did not move for {what}");
+        last = now;
+    };
+    let a = user("a");
+    store.insert_user(&a).await.unwrap();
+    moved("create user");
+    let a2 = revise_user(&a, at(1), |x| x.active = Some(false));
+    store.update_user(&a2, Version(1)).await.unwrap();
+    moved("deactivate user");
+    let g = group("g");
+    store.insert_group(&g, &[m_user(&a)]).await.unwrap();
+    moved("create group");
+    store
+        .update_group(
+            &touched(&g, at(2)),
+            Version(1),
+            &MembershipChange::Delta {
+                add: vec![],
+                remove: vec![a.id.as_uuid()],
+            },
+        )
+        .await
+        .unwrap();
+    moved("remove member");
+    store
+        .claim_entity_names(MemberKind::User, &[claim(uid(&a), "a")])
+        .await
+        .unwrap();
+    moved("name user");
+    store.delete_group(g.id, at(3)).await.unwrap();
+    moved("delete group");
+    store.delete_user(a.id, at(4)).await.unwrap();
+    moved("delete user");
+}
+
+/// On PostgreSQL every replica follows the others' writes; on SQLite one
+/// process writes, so there is nothing to follow.
+async fn other_replicas_see_the_generation_move(cx: Ctx) {
+    if !cx.is_postgres() {
+        return;
+    }
+    let other = cx.reopen().await.unwrap();
+    let before = followed_generation(&*other).await;
+    let a = user("a");
+    cx.store.insert_user(&a).await.unwrap();
+    let changes = other.directory_changes();
+    for _ in 0..500 {
+        if changes.generation().is_some_and(|now| now != before) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("another replica's write never moved this replica's generation");
+}
+
 // ---------------------------------------------------------------------------
 // Ownership handovers and reconcile fixes
 // ---------------------------------------------------------------------------
@@ -2198,6 +2274,8 @@ store_tests!(
     entity_names_are_claimed_once_and_never_change,
     concurrent_claims_never_share_a_name,
     catalog_pages_walk_everything,
+    directory_generation_moves_before_every_write_returns,
+    other_replicas_see_the_generation_move,
     fingerprint_changes_with_every_directory_change,
     handovers_outlive_the_user_and_manual_ones_stick,
     reconcile_fixes_are_appended_and_listed_newest_first,

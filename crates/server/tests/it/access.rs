@@ -1292,6 +1292,67 @@ async fn a_policy_change_on_one_replica_reaches_decisions_on_another_within_a_se
     );
 }
 
+/// Replicas remember who callers are until the directory changes; another
+/// replica's SCIM write must end that at once, not at some expiry.
+#[tokio::test]
+async fn a_directory_change_on_one_replica_reaches_decisions_on_another_within_a_second() {
+    let Some(url) = crate::fresh_postgres_database().await else {
+        return;
+    };
+    let a = Access::on(
+        roster_store::open(&url).await.unwrap(),
+        TempDir::new(),
+        "ops",
+        |_| {},
+    )
+    .await;
+    let b = Access::on(
+        roster_store::open(&url).await.unwrap(),
+        TempDir::new(),
+        "ops-b",
+        |_| {},
+    )
+    .await;
+    // Unknown to B first (and remembered as unknown), then created on A.
+    let read = "catalog.entity.read";
+    let create = "catalog.location.create";
+    assert_eq!(b.result("user:default/jane.doe", read).await, "DENY");
+    let (jane_id, jane) = a.user("jane.doe@example.com").await;
+    a.assign("viewer", &jane).await;
+    b.until(&jane, read, "ALLOW").await;
+    // Joining a group on A gives the group's role on B.
+    assert_eq!(b.result(&jane, create).await, "DENY");
+    let readers = a.app.create_group("Readers", &[&jane_id]).await;
+    a.assign("member", "group:default/readers").await;
+    b.until(&jane, create, "ALLOW").await;
+    // Deactivated on A: denied on B, however often B has answered before.
+    for _ in 0..20 {
+        assert_eq!(b.result(&jane, create).await, "ALLOW");
+    }
+    let patched = a
+        .app
+        .patch(&format!("/Users/{jane_id}"), deactivate())
+        .await;
+    assert_eq!(patched.body["active"], false, "{:#}", patched.body);
+    b.until(&jane, create, "DENY").await;
+    assert_eq!(b.result(&jane, read).await, "DENY");
+    // Reactivated on A, then out of the group: each reaches B.
+    let active =
+        json!({"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"active": true}}]});
+    a.app.patch(&format!("/Users/{jane_id}"), active).await;
+    b.until(&jane, create, "ALLOW").await;
+    let left = a
+        .app
+        .patch(
+            &format!("/Groups/{readers}"),
+            json!({"schemas": [PATCH], "Operations": [{"op": "remove", "path": format!("members[value eq \"{jane_id}\"]")}]}),
+        )
+        .await;
+    assert!(left.status.is_success(), "{:#}", left.body);
+    b.until(&jane, create, "DENY").await;
+    assert_eq!(b.result(&jane, read).await, "ALLOW");
+}
+
 #[tokio::test]
 async fn concurrent_changes_through_one_replica_all_land() {
     let t = Access::spawn().await;

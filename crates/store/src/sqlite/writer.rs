@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use crate::handovers::{FixRow, HandoverRow, HANDOVER_COLUMNS, HANDOVER_UPSERT_TAIL};
 use crate::rows::{map_sqlx, GroupRow, TokenRow, UserRow};
-use crate::{StoreError, StoreResult};
+use crate::{DirectoryChanges, StoreError, StoreResult};
 
 /// Most requests committed together. Large enough to absorb any realistic
 /// burst; small enough that one group never holds the lock for long.
@@ -155,10 +155,11 @@ pub(super) async fn run(
     mut conn: SqliteConnection,
     mut requests: mpsc::Receiver<WriteRequest>,
     checkpoint: mpsc::Sender<()>,
+    changes: DirectoryChanges,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while requests.recv_many(&mut group, MAX_GROUP).await > 0 {
-        commit_group(&mut conn, &mut group).await;
+        commit_group(&mut conn, &mut group, &changes).await;
         group.clear();
         // Full means a nudge is already pending.
         let _ = checkpoint.try_send(());
@@ -175,10 +176,19 @@ enum GroupFailure {
     Transaction(String),
 }
 
-async fn commit_group(conn: &mut SqliteConnection, group: &mut Vec<WriteRequest>) {
+async fn commit_group(
+    conn: &mut SqliteConnection,
+    group: &mut Vec<WriteRequest>,
+    changes: &DirectoryChanges,
+) {
     let mut retried = false;
     loop {
-        match run_group(conn, group).await {
+        let result = run_group(conn, group).await;
+        // Before anyone hears back: a reader told "done" must find the
+        // generation moved. A failed group changed nothing, but moving it
+        // costs nothing either.
+        changes.bump();
+        match result {
             Ok(results) => {
                 for (request, result) in group.drain(..).zip(results) {
                     // A caller that stopped waiting has nothing to hear.
