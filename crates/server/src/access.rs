@@ -694,7 +694,10 @@ impl AccessService {
                 Ok(revision) => {
                     // The write was based on `loaded`, so applying it here
                     // gives exactly what the store now holds.
-                    let next = build(applied(&loaded.snapshot, &writes, revision, now))?;
+                    let next = build(
+                        applied(&loaded.snapshot, &writes, revision, now),
+                        Some(&loaded),
+                    )?;
                     self.install(next);
                     return Ok(revision);
                 }
@@ -1101,7 +1104,7 @@ impl AccessService {
 /// A stored role or assignment that no longer validates is skipped and
 /// logged, so one bad row cannot take decisions down.
 async fn load(store: &dyn Store) -> Result<LoadedPolicy, StoreError> {
-    build(store.access_snapshot().await?)
+    build(store.access_snapshot().await?, None)
 }
 
 /// The snapshot after `writes`, as the store applied them at `revision`:
@@ -1157,9 +1160,34 @@ fn applied(
 }
 
 /// Builds the policy from a snapshot: built-in roles, then the custom ones.
-fn build(snapshot: AccessSnapshot) -> Result<LoadedPolicy, StoreError> {
+/// A role whose document is the same as in `previous` is not parsed and
+/// validated again: a change to one role of hundreds costs one role's work.
+fn build(
+    snapshot: AccessSnapshot,
+    previous: Option<&LoadedPolicy>,
+) -> Result<LoadedPolicy, StoreError> {
+    let before: HashMap<&str, &Value> = previous
+        .map(|p| &p.snapshot.roles)
+        .into_iter()
+        .flatten()
+        .map(|r| (r.name.as_str(), &r.document))
+        .collect();
+    let unchanged = |stored: &roster_store::StoredRole| {
+        let previous = previous?;
+        if before.get(stored.name.as_str()) != Some(&&stored.document) {
+            return None;
+        }
+        previous
+            .policy
+            .role(&RoleName::parse(&stored.name)?)
+            .cloned()
+    };
     let mut roles: Vec<Role> = builtin_roles().to_vec();
     for stored in &snapshot.roles {
+        if let Some(role) = unchanged(stored) {
+            roles.push(role);
+            continue;
+        }
         let parsed = serde_json::from_value::<RoleDocument>(stored.document.clone())
             .map_err(|e| e.to_string())
             .and_then(|doc| doc.validate(&stored.name).map_err(|e| e.to_string()));

@@ -975,16 +975,42 @@ async fn decisions_follow_roles_groups_expiry_deactivation_and_policy_changes() 
     assert!(removed.status.is_success(), "{:#}", removed.body);
     assert_eq!(t.result(&nick, "catalog.location.analyze").await, "DENY");
     // A custom role's deny wins over a built-in allow.
-    let deny = json!({"rules": [{"permissions": ["catalog.location.*"], "effect": "deny"}]});
     assert_eq!(
-        t.api(Method::PUT, "/roles/no-locations", Some(deny))
-            .await
-            .status,
+        t.api(
+            Method::PUT,
+            "/roles/no-locations",
+            Some(deny_all_locations())
+        )
+        .await
+        .status,
         StatusCode::CREATED
     );
     t.assign("no-locations", &mia).await;
     assert_eq!(t.result(&mia, "catalog.location.create").await, "DENY");
     assert_eq!(t.result(&mia, "catalog.entity.read").await, "ALLOW");
+    // Changing the role's rules changes the decision, each way, while the
+    // policy's other roles stay as they were.
+    let narrowed =
+        json!({"rules": [{"permissions": ["catalog.location.delete"], "effect": "deny"}]});
+    let put = t
+        .api(Method::PUT, "/roles/no-locations", Some(narrowed))
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{:#}", put.body);
+    assert_eq!(t.result(&mia, "catalog.location.create").await, "ALLOW");
+    let put = t
+        .api(
+            Method::PUT,
+            "/roles/no-locations",
+            Some(deny_all_locations()),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{:#}", put.body);
+    assert_eq!(t.result(&mia, "catalog.location.create").await, "DENY");
+    assert_eq!(t.result(&mia, "catalog.entity.read").await, "ALLOW");
+}
+
+fn deny_all_locations() -> Value {
+    json!({"rules": [{"permissions": ["catalog.location.*"], "effect": "deny"}]})
 }
 
 trait ClockExt {
