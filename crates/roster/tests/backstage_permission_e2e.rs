@@ -250,6 +250,24 @@ impl RosterApi {
         assert_eq!(body["subject"], subject, "{body}");
     }
 
+    /// Native decisions (`POST /api/v1/authorize`): each item's result.
+    async fn decide(&self, items: Value) -> Vec<String> {
+        let (status, body) = send(
+            self.client
+                .post(format!("{}/api/v1/authorize", self.base))
+                .bearer_auth(&self.admin_token)
+                .json(&json!({ "items": items })),
+        )
+        .await;
+        assert_eq!(status, 200, "authorize: {body}");
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["result"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// The sum of `roster_http_requests_total` for the authorize route, per
     /// status code.
     async fn authorize_requests(&self) -> Vec<(String, u64)> {
@@ -531,6 +549,29 @@ async fn backstage_asks_roster_for_every_user_decision() {
     api.assign("member", JANE).await;
     api.assign("member", "group:default/payments-core").await;
     api.assign("admin", ADA).await;
+
+    // A question about a named resource gets a definitive answer: Roster
+    // fetches the entities from the catalog (each once, in one request) and
+    // applies the conditions itself. Owners may delete, others may not, a
+    // resource the catalog does not know is denied; a bare name means a
+    // component.
+    let delete = |id: &str, user: &str, resource: &str| json!({"id": id, "user": user, "permission": "catalog.entity.delete", "resourceRef": resource});
+    let answers = api
+        .decide(json!([
+            delete("1", JANE, "component:default/refund-worker"),
+            delete("2", JANE, "component:default/ledger-service"),
+            delete("3", AMARA, "component:default/ledger-service"),
+            delete("4", AMARA, "refund-worker"),
+            delete("5", JANE, "Component:default/Refund-Worker"),
+            delete("6", JANE, "component:default/no-such-thing"),
+            delete("7", ADA, "component:default/no-such-thing"),
+            delete("8", NOAH, "component:default/refund-worker"),
+        ]))
+        .await;
+    assert_eq!(
+        answers,
+        ["ALLOW", "DENY", "ALLOW", "DENY", "ALLOW", "DENY", "ALLOW", "DENY"]
+    );
 
     let both = names(&["ledger-service", "refund-worker"]);
     let refund_uid = catalog.uid("component", "refund-worker").await;

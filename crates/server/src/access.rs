@@ -14,7 +14,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use roster_authz::{
     builtin_roles, known_permission, Action, Assignment, AssignmentDocument, Decision,
@@ -40,6 +40,9 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// Most callers remembered at once; past it the cache starts over (a flood
 /// of made-up names cannot grow it without limit).
 const RESOLVED_CACHE_LIMIT: usize = 65_536;
+
+/// Most catalog entities remembered for decisions at once.
+const ENTITY_CACHE_LIMIT: usize = 50_000;
 
 /// How many times a change is retried when another replica got there
 /// first; each retry waits a little longer, at random, so replicas writing
@@ -94,7 +97,14 @@ struct Inner {
     catalog: Option<CatalogClient>,
     changes: DirectoryChanges,
     resolved: Mutex<ResolvedCache>,
+    /// Catalog entities asked about by ref, with when they were fetched.
+    entities: Mutex<HashMap<String, Fetched>>,
+    entity_ttl: Duration,
 }
+
+/// A catalog entity as fetched at an instant (`None`: the catalog does not
+/// know it).
+type Fetched = (Instant, Option<Arc<Value>>);
 
 /// Callers as resolved at one directory generation.
 #[derive(Default)]
@@ -172,6 +182,8 @@ impl AccessService {
                 catalog,
                 changes: store.directory_changes(),
                 resolved: Mutex::new(ResolvedCache::default()),
+                entities: Mutex::new(HashMap::new()),
+                entity_ttl: Duration::from_millis(config.entity_cache_ms),
                 store,
             }),
         })
@@ -265,10 +277,7 @@ impl AccessService {
     }
 
     fn resolved_cache(&self) -> std::sync::MutexGuard<'_, ResolvedCache> {
-        match self.inner.resolved.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        lock(&self.inner.resolved)
     }
 
     fn remembered(&self, generation: u64, user_ref: &str) -> Option<Arc<Resolved>> {
@@ -365,31 +374,47 @@ impl AccessService {
     pub async fn decide_many(&self, principal: &Principal, questions: &[Question]) -> Vec<Answer> {
         let loaded = self.current();
         let now = self.now();
+        let general: Vec<Decision> = questions
+            .iter()
+            .map(|q| {
+                let permission = q.permission();
+                loaded
+                    .policy
+                    .decide(principal, &permission, None, now)
+                    .decision
+            })
+            .collect();
+        // Only resources whose answer depends on them are fetched, each once,
+        // all in one request to the catalog.
+        let needed: Vec<&str> = questions
+            .iter()
+            .zip(&general)
+            .filter(|(_, decision)| matches!(decision, Decision::Conditional(_)))
+            .filter_map(|(q, _)| q.resource_refs.as_deref())
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        let entities = self.entities(&needed).await;
         let mut answers = Vec::with_capacity(questions.len());
-        for question in questions {
-            let permission = question.permission();
-            let general = loaded
-                .policy
-                .decide(principal, &permission, None, now)
-                .decision;
+        for (question, general) in questions.iter().zip(general) {
             let answer = match (&question.resource_refs, general) {
                 (None, decision) => Answer::One(decision),
                 (Some(refs), Decision::Conditional(_)) => {
-                    let mut decisions = Vec::with_capacity(refs.len());
-                    for resource_ref in refs {
-                        let entity = self.fetch_entity(resource_ref).await;
-                        let decision = match entity {
-                            Some(entity) => {
-                                loaded
-                                    .policy
-                                    .decide(principal, &permission, Some(&entity), now)
-                                    .decision
-                            }
-                            None => Decision::Deny,
-                        };
-                        decisions.push(decision);
-                    }
-                    Answer::PerResource(decisions)
+                    let permission = question.permission();
+                    let decide = |resource_ref: &String| match entities
+                        .get(&entity_key(resource_ref))
+                        .cloned()
+                        .flatten()
+                    {
+                        Some(entity) => {
+                            loaded
+                                .policy
+                                .decide(principal, &permission, Some(&entity), now)
+                                .decision
+                        }
+                        None => Decision::Deny,
+                    };
+                    Answer::PerResource(refs.iter().map(decide).collect())
                 }
                 (Some(refs), decision) => Answer::PerResource(vec![decision; refs.len()]),
             };
@@ -397,6 +422,71 @@ impl AccessService {
             answers.push(answer);
         }
         answers
+    }
+
+    /// The catalog entities `refs` name, under [`entity_key`]: `None` for
+    /// one the catalog does not know, or when the catalog cannot be asked
+    /// (logged; a missing entity is a DENY). Recent answers come from
+    /// memory, the rest from one `by-refs` request.
+    async fn entities(&self, refs: &[&str]) -> HashMap<String, Option<Arc<Value>>> {
+        let mut found = HashMap::with_capacity(refs.len());
+        if refs.is_empty() {
+            return found;
+        }
+        let Some(catalog) = self.inner.catalog.as_ref() else {
+            for r in refs {
+                found.insert(entity_key(r), None);
+            }
+            return found;
+        };
+        let mut missing = Vec::new();
+        {
+            let now = Instant::now();
+            let cache = lock(&self.inner.entities);
+            for r in refs {
+                let key = entity_key(r);
+                if found.contains_key(&key) {
+                    continue;
+                }
+                match cache.get(&key) {
+                    Some((at, entity)) if now.duration_since(*at) < self.inner.entity_ttl => {
+                        found.insert(key, entity.clone());
+                    }
+                    _ => {
+                        found.insert(key.clone(), None);
+                        missing.push(key);
+                    }
+                }
+            }
+        }
+        if missing.is_empty() {
+            return found;
+        }
+        match catalog.entities_by_refs(&missing, &[]).await {
+            Ok(entities) => {
+                let fetched_at = Instant::now();
+                let mut cache = lock(&self.inner.entities);
+                if cache.len() + missing.len() > ENTITY_CACHE_LIMIT {
+                    cache.retain(|_, (at, _)| {
+                        fetched_at.duration_since(*at) < self.inner.entity_ttl
+                    });
+                    if cache.len() + missing.len() > ENTITY_CACHE_LIMIT {
+                        cache.clear();
+                    }
+                }
+                for (key, entity) in missing.into_iter().zip(entities) {
+                    let entity = entity.map(Arc::new);
+                    if !self.inner.entity_ttl.is_zero() {
+                        cache.insert(key.clone(), (fetched_at, entity.clone()));
+                    }
+                    found.insert(key, entity);
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, entities = missing.len(), "fetching entities for decisions failed");
+            }
+        }
+        found
     }
 
     /// The catalog entity `entity_ref` names, or `None` when it does not
@@ -1222,6 +1312,22 @@ fn build(
         policy,
         snapshot,
     })
+}
+
+/// How an entity ref is known to the entity cache: `kind:namespace/name`,
+/// lowercase, with Backstage's defaults filled in (a bare name is a
+/// component in `default`). Unparseable refs stay as they are: the catalog
+/// knows no such entity.
+fn entity_key(entity_ref: &str) -> String {
+    EntityRef::parse(entity_ref, "component", "default")
+        .map_or_else(|| entity_ref.to_owned(), |r| r.to_string().to_lowercase())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
 }
 
 pub fn decision_name(decision: &Decision) -> &'static str {

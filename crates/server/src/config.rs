@@ -98,6 +98,11 @@ pub struct AccessConfig {
     /// How many levels of group nesting carry roles down to members
     /// (1 = only groups a user is directly in).
     pub max_group_depth: u32,
+    /// How long, in milliseconds, an entity fetched from the catalog to
+    /// decide about a `resourceRef` is reused (0: fetched for every
+    /// decision). The catalog itself refreshes entities every few minutes,
+    /// so a few seconds add nothing noticeable to its own staleness.
+    pub entity_cache_ms: u64,
 }
 
 impl Default for AccessConfig {
@@ -105,6 +110,7 @@ impl Default for AccessConfig {
         Self {
             super_users: Vec::new(),
             max_group_depth: 10,
+            entity_cache_ms: 5_000,
         }
     }
 }
