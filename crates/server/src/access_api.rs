@@ -310,12 +310,19 @@ pub async fn policy_put(
 
 #[derive(Debug, Deserialize)]
 pub struct ChangesQuery {
-    limit: Option<u32>,
+    /// Read as text so that a bad value gets this API's JSON error rather
+    /// than the extractor's plain-text one.
+    limit: Option<String>,
 }
 
+/// Most changes one request lists.
+const MAX_CHANGES: u32 = 1000;
+
 #[utoipa::path(get, path = "/api/v1/access/changes", tag = "admin",
+    params(("limit" = Option<u32>, Query, description = "Most changes to list (1 to 1000, default 100)")),
     responses(
         (status = 200, description = "Policy changes, newest first: who, what, before and after", content_type = "application/json", body = Object),
+        (status = 400, description = "`limit` is not a number from 1 to 1000", content_type = "application/json", body = Object),
         (status = 401, description = "No valid admin token", content_type = "application/json", body = Object),
         (status = 403, description = "The token's scope is not admin", content_type = "application/json", body = Object),
     ),
@@ -324,7 +331,17 @@ pub async fn changes_list(
     State(state): State<AppState>,
     Query(query): Query<ChangesQuery>,
 ) -> Response {
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = match query.limit.as_deref().map(str::trim) {
+        None => 100,
+        Some(raw) => match raw.parse::<u32>() {
+            Ok(n) if (1..=MAX_CHANGES).contains(&n) => n,
+            _ => {
+                return access_error(AccessError::Invalid(format!(
+                    "limit must be a number from 1 to {MAX_CHANGES}, not {raw:?}"
+                )))
+            }
+        },
+    };
     match state.access.changes(limit).await {
         Ok(changes) => Json(json!({
             "changes": changes.iter().map(|c| json!({

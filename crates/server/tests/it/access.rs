@@ -722,6 +722,16 @@ async fn every_change_is_recorded_newest_first_with_before_and_after() {
         limited.body["changes"].as_array().unwrap().as_slice(),
         &changes[..2]
     );
+    for bad in ["0", "1001", "ten", "-1"] {
+        let reply = t
+            .api(Method::GET, &format!("/changes?limit={bad}"), None)
+            .await;
+        assert_error(
+            &reply,
+            StatusCode::BAD_REQUEST,
+            &["limit must be a number from 1 to 1000"],
+        );
+    }
 
     // An import is one change, with the whole policy before and after.
     let (_, john) = t.user("john@example.com").await;
