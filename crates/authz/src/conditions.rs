@@ -338,8 +338,7 @@ impl CatalogRule {
             Self::IsEntityOwner { claims } => {
                 owned_by(entity, claims.as_deref().unwrap_or(own_claims))
             }
-            Self::IsEntityKind { kinds } => entity
-                .get("kind")
+            Self::IsEntityKind { kinds } => field(entity, "kind")
                 .and_then(Value::as_str)
                 .is_some_and(|kind| kinds.iter().any(|k| k.eq_ignore_ascii_case(kind))),
             Self::HasAnnotation { annotation, value } => {
@@ -347,9 +346,9 @@ impl CatalogRule {
             }
             Self::HasLabel { label } => has_entry(entity, &["metadata", "labels"], label, &None),
             Self::HasMetadata { key, value } => {
-                has_path(entity.get("metadata"), key, value.as_deref())
+                has_path(field(entity, "metadata"), key, value.as_deref())
             }
-            Self::HasSpec { key, value } => has_path(entity.get("spec"), key, value.as_deref()),
+            Self::HasSpec { key, value } => has_path(field(entity, "spec"), key, value.as_deref()),
         }
     }
 }
@@ -361,18 +360,19 @@ impl CatalogRule {
 /// in place: this runs for every owner condition of every decision about
 /// an entity.
 fn owned_by(entity: &Value, claims: &[String]) -> bool {
-    if let Some(relations) = entity.get("relations").and_then(Value::as_array) {
+    if let Some(relations) = field(entity, "relations").and_then(Value::as_array) {
         return relations
             .iter()
-            .filter(|r| r.get("type").and_then(Value::as_str) == Some("ownedBy"))
-            .filter_map(|r| r.get("targetRef").and_then(Value::as_str))
+            .filter(|r| field(r, "type").and_then(Value::as_str) == Some("ownedBy"))
+            .filter_map(|r| field(r, "targetRef").and_then(Value::as_str))
             .any(|owner| claims.iter().any(|c| c.eq_ignore_ascii_case(owner)));
     }
-    let Some(owner) = entity.pointer("/spec/owner").and_then(Value::as_str) else {
+    let owner = field(entity, "spec").and_then(|spec| field(spec, "owner"));
+    let Some(owner) = owner.and_then(Value::as_str) else {
         return false;
     };
-    let namespace = entity
-        .pointer("/metadata/namespace")
+    let namespace = field(entity, "metadata")
+        .and_then(|metadata| field(metadata, "namespace"))
         .and_then(Value::as_str)
         .unwrap_or("default");
     let (kind, rest) = owner.split_once(':').unwrap_or(("group", owner));
@@ -392,9 +392,22 @@ fn owned_by(entity: &Value, claims: &[String]) -> bool {
     })
 }
 
+/// `value[key]` for an object, as `Value::get` but without hashing the key
+/// for the small objects entities are made of: a scan of a few keys is
+/// cheaper than SipHash.
+fn field<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
+    match value {
+        Value::Object(map) if map.len() <= 8 => {
+            map.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+        }
+        Value::Object(map) => map.get(key),
+        _ => None,
+    }
+}
+
 fn has_entry(entity: &Value, at: &[&str], key: &str, value: &Option<String>) -> bool {
-    let map = at.iter().try_fold(entity, |v, k| v.get(k));
-    match map.and_then(|m| m.get(key)) {
+    let map = at.iter().try_fold(entity, |v, k| field(v, k));
+    match map.and_then(|m| field(m, key)) {
         None => false,
         Some(found) => value
             .as_deref()
@@ -407,7 +420,7 @@ fn has_entry(entity: &Value, at: &[&str], key: &str, value: &Option<String>) -> 
 fn has_path(root: Option<&Value>, key: &str, value: Option<&str>) -> bool {
     let found = key
         .split('.')
-        .try_fold(root, |v, part| Some(v?.get(part)))
+        .try_fold(root, |v, part| Some(field(v?, part)))
         .flatten();
     match (found, value) {
         (None, _) | (Some(Value::Null), _) => false,

@@ -337,12 +337,116 @@ struct CoveringVariant {
     covering: Arc<Covering>,
 }
 
-/// A role assignment as decisions read it.
+/// A role assignment as decisions read it: 16 bytes, so that a user's
+/// grants take few cache lines.
 #[derive(Debug, Clone, Copy)]
 struct Grant {
-    role: usize,
-    /// The expiry as nanoseconds since the Unix epoch.
-    expires_at: Option<i128>,
+    /// The expiry as seconds and nanoseconds since the Unix epoch;
+    /// [`Grant::NEVER`] seconds when it does not expire.
+    secs: i64,
+    nanos: u32,
+    role: u32,
+}
+
+impl Grant {
+    /// Beyond any `OffsetDateTime`.
+    const NEVER: i64 = i64::MAX;
+
+    fn new(role: usize, expires_at: Option<OffsetDateTime>) -> Self {
+        let (secs, nanos) = expires_at.map_or((Self::NEVER, 0), instant);
+        Self {
+            secs,
+            nanos,
+            role: role as u32,
+        }
+    }
+
+    fn is_current(&self, (secs, nanos): (i64, u32)) -> bool {
+        (secs, nanos) < (self.secs, self.nanos)
+    }
+}
+
+/// A point in time as (seconds, nanoseconds) since the Unix epoch, which
+/// compare as the points in time do.
+fn instant(at: OffsetDateTime) -> (i64, u32) {
+    (at.unix_timestamp(), at.nanosecond())
+}
+
+/// Each subject's grants, as ranges of one list: groups first, so that the
+/// grants of groups, which every decision reads, sit together.
+#[derive(Debug, Default)]
+struct Grants {
+    by_user: FxHashMap<UserId, (u32, u32)>,
+    by_group: FxHashMap<GroupId, (u32, u32)>,
+    /// In assignment order within each subject.
+    all: Vec<Grant>,
+}
+
+impl Grants {
+    /// `role_of` finds the role an assignment names.
+    fn new(
+        assignments: &[Assignment],
+        role_of: impl Fn(&Assignment) -> Result<usize, PolicyError>,
+    ) -> Result<Self, PolicyError> {
+        // Assignments usually come grouped by subject (a store reads them
+        // in order): one map lookup per run of the same subject, not per
+        // assignment.
+        let mut runs: Vec<(Subject, u32)> = Vec::new();
+        let mut roles = Vec::with_capacity(assignments.len());
+        for assignment in assignments {
+            roles.push(role_of(assignment)?);
+            match runs.last_mut() {
+                Some((subject, count)) if *subject == assignment.subject => *count += 1,
+                _ => runs.push((assignment.subject, 1)),
+            }
+        }
+        // Count per subject, lay the ranges out, then place each run.
+        let mut grants = Self::default();
+        for &(subject, count) in &runs {
+            grants.slot(subject).1 += count;
+        }
+        let mut next = 0;
+        let ranges = grants
+            .by_group
+            .values_mut()
+            .chain(grants.by_user.values_mut());
+        for (start, end) in ranges {
+            let count = *end;
+            (*start, *end) = (next, next);
+            next += count;
+        }
+        grants.all = vec![Grant::new(0, None); assignments.len()];
+        let mut from = 0;
+        for &(subject, count) in &runs {
+            let slot = grants.slot(subject);
+            let at = slot.1 as usize;
+            slot.1 += count;
+            let count = count as usize;
+            let placed = assignments[from..from + count]
+                .iter()
+                .zip(&roles[from..from + count])
+                .map(|(assignment, &role)| Grant::new(role, assignment.expires_at));
+            for (grant, placed) in grants.all[at..at + count].iter_mut().zip(placed) {
+                *grant = placed;
+            }
+            from += count;
+        }
+        Ok(grants)
+    }
+
+    fn slot(&mut self, subject: Subject) -> &mut (u32, u32) {
+        match subject {
+            Subject::User(user) => self.by_user.entry(user).or_default(),
+            Subject::Group(group) => self.by_group.entry(group).or_default(),
+        }
+    }
+
+    fn of(&self, range: Option<&(u32, u32)>) -> &[Grant] {
+        match range {
+            Some(&(start, end)) => &self.all[start as usize..end as usize],
+            None => &[],
+        }
+    }
 }
 
 /// A rule that took part in a decision, before it is reported.
@@ -435,9 +539,7 @@ pub struct Policy {
     roles: Vec<IndexedRole>,
     conditions: Conditions,
     by_name: FxHashMap<RoleName, usize>,
-    /// Each subject's grants: a range of `grants`, in assignment order.
-    by_subject: FxHashMap<Subject, (usize, usize)>,
-    grants: Vec<Grant>,
+    grants: Grants,
     assignments: Vec<Assignment>,
 }
 
@@ -471,46 +573,15 @@ impl Policy {
                 return Err(PolicyError::DuplicateRole(role.name.to_string()));
             }
         }
-        // Grants grouped by subject, each group in assignment order: count
-        // per subject, then place.
-        let mut by_subject: FxHashMap<Subject, (usize, usize)> = FxHashMap::default();
-        let mut slots = Vec::with_capacity(assignments.len());
-        for assignment in &assignments {
-            let Some(&role) = by_name.get(&assignment.role) else {
-                return Err(PolicyError::UnknownRole {
+        let grants = Grants::new(&assignments, |assignment| {
+            by_name
+                .get(&assignment.role)
+                .copied()
+                .ok_or_else(|| PolicyError::UnknownRole {
                     id: assignment.id,
                     role: assignment.role.to_string(),
-                });
-            };
-            let slot = by_subject.entry(assignment.subject).or_insert((0, 0));
-            slot.1 += 1;
-            slots.push(role);
-        }
-        let mut next = 0;
-        for (start, end) in by_subject.values_mut() {
-            let count = *end;
-            *start = next;
-            *end = next;
-            next += count;
-        }
-        let mut grants = vec![
-            Grant {
-                role: 0,
-                expires_at: None,
-            };
-            assignments.len()
-        ];
-        for (assignment, role) in assignments.iter().zip(slots) {
-            if let Some((_, end)) = by_subject.get_mut(&assignment.subject) {
-                grants[*end] = Grant {
-                    role,
-                    expires_at: assignment
-                        .expires_at
-                        .map(OffsetDateTime::unix_timestamp_nanos),
-                };
-                *end += 1;
-            }
-        }
+                })
+        })?;
         let mut interner = Interner::default();
         let roles = roles
             .into_iter()
@@ -522,7 +593,6 @@ impl Policy {
             roles,
             conditions: interner.conditions,
             by_name,
-            by_subject,
             grants,
             assignments,
         })
@@ -564,24 +634,25 @@ impl Policy {
         order: &mut Vec<(u32, usize)>,
         mut visit: impl FnMut(usize, Via) -> ControlFlow<()>,
     ) -> ControlFlow<()> {
-        let now = now.unix_timestamp_nanos();
+        let now = instant(now);
         reset_bits(seen, self.roles.len());
-        let mut reach = |subject: Subject, via: Via| {
-            let Some(&(start, end)) = self.by_subject.get(&subject) else {
-                return ControlFlow::Continue(());
-            };
-            for grant in &self.grants[start..end] {
-                let current = grant.expires_at.is_none_or(|at| now < at);
-                if current && set_bit(seen, grant.role) {
-                    visit(grant.role, via)?;
+        let mut reach = |grants: &[Grant], via: Via| {
+            for grant in grants {
+                let role = grant.role as usize;
+                if grant.is_current(now) && set_bit(seen, role) {
+                    visit(role, via)?;
                 }
             }
             ControlFlow::Continue(())
         };
-        reach(Subject::User(user.id), Via::Direct)?;
+        let of_group = |group| self.grants.of(self.grants.by_group.get(&group));
+        reach(
+            self.grants.of(self.grants.by_user.get(&user.id)),
+            Via::Direct,
+        )?;
         if user.groups.is_sorted_by_key(|&(_, depth)| depth) {
             for &(group, depth) in &user.groups {
-                reach(Subject::Group(group), Via::Group(group, depth))?;
+                reach(of_group(group), Via::Group(group, depth))?;
             }
         } else {
             // A stable sort by depth, without moving the user's groups.
@@ -595,7 +666,7 @@ impl Policy {
             order.sort_unstable();
             for &(depth, i) in order.iter() {
                 let group = user.groups[i].0;
-                reach(Subject::Group(group), Via::Group(group, depth))?;
+                reach(of_group(group), Via::Group(group, depth))?;
             }
         }
         ControlFlow::Continue(())

@@ -201,6 +201,10 @@ fn with_assignments(assignments: &str) -> String {
     format!("{CUSTOM}\nassignments:\n{assignments}")
 }
 
+fn policy_with(dir: &Directory, roles: &str, assignments: &str) -> Policy {
+    policy(dir, &format!("{roles}\nassignments:\n{assignments}"))
+}
+
 #[test]
 fn decisions_table() {
     let dir = directory();
@@ -352,6 +356,226 @@ fn reasons_name_the_deciding_rule_and_how_the_role_was_reached() {
     );
 }
 
+/// Roles that share a condition, for the interning tests: `owners` and
+/// `team-owners` both allow deleting what you own.
+const SHARED: &str = r#"
+roles:
+  - name: owners
+    rules:
+      - permissions: [catalog.entity.delete]
+        effect: allow
+        conditions: { rule: IS_ENTITY_OWNER }
+  - name: team-owners
+    rules:
+      - permissions: ["catalog.entity.*"]
+        effect: allow
+        conditions: { rule: IS_ENTITY_OWNER }
+      - permissions: [catalog.entity.delete]
+        effect: allow
+        conditions: { anyOf: [{ rule: IS_ENTITY_OWNER }, { rule: HAS_LABEL, params: { label: tier } }] }
+  - name: labelled
+    rules:
+      - permissions: [catalog.entity.delete]
+        effect: allow
+        conditions: { rule: HAS_LABEL, params: { label: tier } }
+  - name: no-protected-deletes
+    rules:
+      - permissions: [catalog.entity.delete]
+        effect: deny
+        conditions: { rule: HAS_ANNOTATION, params: { annotation: roster.dev/protected } }
+"#;
+
+fn conditional(verdict: Verdict<'_>) -> std::sync::Arc<Criteria> {
+    match verdict.decision {
+        Decision::Conditional(criteria) => criteria,
+        other => panic!("expected CONDITIONAL, got {other:?}"),
+    }
+}
+
+#[test]
+fn identical_conditions_are_interned_and_answered_once() {
+    let dir = directory();
+    let owner = Criteria::from_json(&json!({"rule": "IS_ENTITY_OWNER"}), "c").unwrap();
+    let tier = Criteria::from_json(
+        &json!({"rule": "HAS_LABEL", "params": {"label": "tier"}}),
+        "c",
+    )
+    .unwrap();
+    let protected = Criteria::from_json(
+        &json!({"rule": "HAS_ANNOTATION", "params": {"annotation": "roster.dev/protected"}}),
+        "c",
+    )
+    .unwrap();
+    let policy = policy(
+        &dir,
+        &format!(
+            "{SHARED}\nassignments:\n  - {{role: owners, subject: user:bob}}\n  - {{role: team-owners, subject: group:org}}\n  - {{role: owners, subject: user:dave}}\n  - {{role: member, subject: user:alice}}"
+        ),
+    );
+    let ask = |who: &str, perm: &str| {
+        policy.decide(
+            &Principal::User(dir.users[who].clone()),
+            &permission(perm),
+            None,
+            NOW,
+        )
+    };
+    // bob reaches the owner condition through three rules of two roles;
+    // it is sent once, beside the distinct anyOf.
+    let bob = conditional(ask("bob", "catalog.entity.delete"));
+    assert_eq!(
+        *bob,
+        Criteria::AnyOf(vec![
+            owner.clone(),
+            Criteria::AnyOf(vec![owner.clone(), tier.clone()])
+        ])
+    );
+    // The same question again, and the same conditions reached otherwise,
+    // share the answer rather than building it again.
+    assert!(std::sync::Arc::ptr_eq(
+        &bob,
+        &conditional(ask("bob", "catalog.entity.delete"))
+    ));
+    // A single condition is the policy's own tree, whoever holds it and
+    // through whichever role (built-in `member` has the same one).
+    let dave = conditional(ask("dave", "catalog.entity.delete"));
+    assert_eq!(*dave, owner);
+    assert!(std::sync::Arc::ptr_eq(
+        &dave,
+        &conditional(ask("bob", "catalog.entity.refresh"))
+    ));
+    assert!(std::sync::Arc::ptr_eq(
+        &dave,
+        &conditional(ask("alice", "catalog.entity.delete"))
+    ));
+
+    // With a conditional deny: allOf(allow, not(deny)), also shared.
+    let policy = policy_with(
+        &dir,
+        SHARED,
+        "  - {role: labelled, subject: user:bob}\n  - {role: no-protected-deletes, subject: group:eng}\n  - {role: labelled, subject: group:ops}\n  - {role: no-protected-deletes, subject: user:dave}",
+    );
+    let ask = |who: &str| {
+        conditional(policy.decide(
+            &Principal::User(dir.users[who].clone()),
+            &permission("catalog.entity.delete"),
+            None,
+            NOW,
+        ))
+    };
+    let expected = Criteria::AllOf(vec![tier.clone(), Criteria::Not(Box::new(protected))]);
+    assert_eq!(*ask("bob"), expected);
+    assert!(std::sync::Arc::ptr_eq(&ask("bob"), &ask("dave")));
+}
+
+#[test]
+fn conditional_answers_list_conditions_in_policy_order() {
+    // dave reaches `labelled` first (directly) and `owners` through ops;
+    // alice the other way round. Both get the conditions in the order the
+    // policy defines them, so both get one answer.
+    let dir = directory();
+    let policy = policy_with(
+        &dir,
+        SHARED,
+        "  - {role: labelled, subject: user:dave}\n  - {role: owners, subject: group:ops}\n  - {role: owners, subject: user:alice}\n  - {role: labelled, subject: user:alice}",
+    );
+    let ask = |who: &str| {
+        let verdict = policy.decide(
+            &Principal::User(dir.users[who].clone()),
+            &permission("catalog.entity.delete"),
+            None,
+            NOW,
+        );
+        let claims = dir.users[who].ownership_refs.clone();
+        (conditional(verdict), claims)
+    };
+    let (dave, claims) = ask("dave");
+    assert_eq!(
+        dave.to_backstage_json(&claims),
+        json!({"anyOf": [
+            {"resourceType": "catalog-entity", "rule": "IS_ENTITY_OWNER", "params": {"claims": ["user:default/dave", "group:default/ops"]}},
+            {"resourceType": "catalog-entity", "rule": "HAS_LABEL", "params": {"label": "tier"}},
+        ]})
+    );
+    assert!(std::sync::Arc::ptr_eq(&dave, &ask("alice").0));
+}
+
+#[test]
+fn roles_of_lists_direct_then_groups_by_depth_each_once() {
+    let dir = directory();
+    let policy = policy_with(
+        &dir,
+        CUSTOM,
+        "  - {role: viewer, subject: group:org}\n  - {role: gold-reader, subject: group:eng}\n  - {role: docs-only, subject: group:payments}\n  - {role: viewer, subject: group:payments}\n  - {role: member, subject: user:bob, expiresAt: 2026-11-30T12:00:00Z}\n  - {role: deleter, subject: user:bob}\n  - {role: gold-reader, subject: user:bob}",
+    );
+    let bob = dir.users["bob"].clone();
+    let listed = |user: &DirectoryUser| -> Vec<(String, Via)> {
+        policy
+            .roles_of(user, NOW)
+            .into_iter()
+            .map(|(role, via)| (role.name.to_string(), via))
+            .collect()
+    };
+    let payments = Via::Group(dir.groups["payments"], 1);
+    let expected = vec![
+        ("deleter".to_string(), Via::Direct),
+        ("gold-reader".to_string(), Via::Direct),
+        ("docs-only".to_string(), payments),
+        ("viewer".to_string(), payments),
+    ];
+    assert_eq!(listed(&bob), expected);
+    // Groups given deepest first are still taken shallowest first.
+    let reversed = DirectoryUser {
+        groups: bob.groups.iter().rev().copied().collect(),
+        ..bob.clone()
+    };
+    assert_eq!(listed(&reversed), expected);
+}
+
+#[test]
+fn owner_conditions_compare_refs_like_the_catalog() {
+    // (spec.owner, metadata.namespace, claim, owned): entities without
+    // relations, whose owner ref is completed from spec.owner.
+    let rows: &[(&str, Option<&str>, &str, bool)] = &[
+        ("payments", None, "group:default/payments", true),
+        ("payments", None, "GROUP:Default/Payments", true),
+        ("payments", Some("shop"), "group:shop/payments", true),
+        ("payments", Some("shop"), "group:default/payments", false),
+        ("user:bob", None, "user:default/bob", true),
+        ("User:bob", None, "user:default/bob", true),
+        ("user:other/bob", Some("shop"), "user:other/bob", true),
+        ("user:other/bob", Some("shop"), "user:shop/bob", false),
+        ("group:a:b/c", None, "group:a:b/c", true),
+        ("payments", Some("a/b"), "group:a/b/payments", true),
+        ("payments", None, "group:default/payment", false),
+        ("payments", None, "group:default/paymentsx", false),
+        ("payments", None, "", false),
+        ("pay", None, "group:default/pay\u{e9}", false),
+    ];
+    for &(owner, namespace, claim, owned) in rows {
+        let mut metadata = json!({"name": "x"});
+        if let Some(ns) = namespace {
+            metadata["namespace"] = json!(ns);
+        }
+        let entity = json!({"kind": "Component", "metadata": metadata, "spec": {"owner": owner}});
+        let rule = Criteria::Rule(CatalogRule::IsEntityOwner {
+            claims: Some(vec![claim.to_string()]),
+        });
+        assert_eq!(
+            rule.matches(&entity, &[]),
+            owned,
+            "{owner} in {namespace:?} vs {claim}"
+        );
+        // Relations, when present, are the owners.
+        let related = json!({"kind": "Component", "spec": {"owner": "nobody"},
+            "relations": [{"type": "ownedBy", "targetRef": claim.to_ascii_uppercase()}]});
+        assert!(
+            claim.is_empty() || rule.matches(&related, &[]),
+            "{claim} as a relation"
+        );
+    }
+}
+
 #[test]
 fn builtin_roles_parse_and_are_marked() {
     let names: Vec<&str> = builtin_roles().iter().map(|r| r.name.as_str()).collect();
@@ -469,10 +693,14 @@ const PATTERNS: [&str; 7] = [
     "catalog.location.create",
     "scaffolder.*",
 ];
-const CONDITIONS: [&str; 3] = [
+/// Conditions rules may carry; the last two share parts with the first
+/// three, as interned conditions do.
+const CONDITIONS: [&str; 5] = [
     r#"{"rule":"IS_ENTITY_OWNER"}"#,
     r#"{"rule":"HAS_LABEL","params":{"label":"tier"}}"#,
     r#"{"not":{"rule":"IS_ENTITY_KIND","params":{"kinds":["resource"]}}}"#,
+    r#"{"anyOf":[{"rule":"IS_ENTITY_OWNER"},{"rule":"HAS_LABEL","params":{"label":"tier"}}]}"#,
+    r#"{"allOf":[{"rule":"HAS_LABEL","params":{"label":"tier"}},{"not":{"rule":"IS_ENTITY_KIND","params":{"kinds":["resource"]}}}]}"#,
 ];
 const ENTITIES: [&str; 4] = [
     "bobs-service",
@@ -604,6 +832,29 @@ proptest! {
         let perm = permission(case.perm);
         let a = policy.decide(&Principal::User(nested), &perm, resource.as_ref(), NOW).decision;
         let b = policy.decide(&Principal::User(flat), &perm, resource.as_ref(), NOW).decision;
+        prop_assert_eq!(a, b);
+    }
+
+    /// The order a user's groups are given in changes nothing: decisions
+    /// and reasons are the same with the groups shuffled.
+    #[test]
+    fn group_order_changes_nothing(case in case(), seed in any::<u64>()) {
+        let dir = directory();
+        let policy = policy(&dir, &case_yaml(&case));
+        let bob = dir.users["bob"].clone();
+        let mut groups = bob.groups.clone();
+        let mut state = seed | 1;
+        for i in (1..groups.len()).rev() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            groups.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+        let shuffled = DirectoryUser { groups, ..bob.clone() };
+        let resource = case.resource.map(entity);
+        let perm = permission(case.perm);
+        let a = policy.decide(&Principal::User(bob), &perm, resource.as_ref(), NOW);
+        let b = policy.decide(&Principal::User(shuffled), &perm, resource.as_ref(), NOW);
         prop_assert_eq!(a, b);
     }
 
