@@ -5,6 +5,8 @@
 //! CONDITIONAL decision (the catalog then filters in its own database), and
 //! evaluated here against an entity when the question names one.
 
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
 use serde_json::{json, Map, Value};
 
 /// The resource type of the catalog's entities, and the plugin that owns
@@ -122,15 +124,18 @@ impl Criteria {
     /// The Backstage JSON form, with `IS_ENTITY_OWNER` leaves that name no
     /// claims given `own_claims`.
     pub fn to_backstage_json(&self, own_claims: &[String]) -> Value {
-        match self {
-            Self::AllOf(items) => {
-                json!({"allOf": items.iter().map(|c| c.to_backstage_json(own_claims)).collect::<Vec<_>>()})
-            }
-            Self::AnyOf(items) => {
-                json!({"anyOf": items.iter().map(|c| c.to_backstage_json(own_claims)).collect::<Vec<_>>()})
-            }
-            Self::Not(inner) => json!({"not": inner.to_backstage_json(own_claims)}),
-            Self::Rule(rule) => rule.to_backstage_json(Some(own_claims)),
+        // Serializing to a `Value` fails only for map keys that are not
+        // strings, and every key here is one.
+        serde_json::to_value(self.backstage_json(own_claims)).unwrap_or(Value::Null)
+    }
+
+    /// The Backstage JSON form, as [`Criteria::to_backstage_json`] writes
+    /// it, for serializing straight to text: the same JSON without
+    /// building a `Value` tree first.
+    pub fn backstage_json<'a>(&'a self, own_claims: &'a [String]) -> BackstageCriteria<'a> {
+        BackstageCriteria {
+            criteria: self,
+            own_claims,
         }
     }
 
@@ -164,6 +169,91 @@ impl Criteria {
             Self::Not(inner) => !inner.matches(entity, own_claims),
             Self::Rule(rule) => rule.matches(entity, own_claims),
         }
+    }
+}
+
+/// A criteria tree in Backstage's JSON form, serializable without an
+/// intermediate `Value`. See [`Criteria::backstage_json`].
+#[derive(Debug, Clone, Copy)]
+pub struct BackstageCriteria<'a> {
+    criteria: &'a Criteria,
+    own_claims: &'a [String],
+}
+
+impl Serialize for BackstageCriteria<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let own_claims = self.own_claims;
+        let list = |items| BackstageList { items, own_claims };
+        let mut map = serializer.serialize_map(None)?;
+        match self.criteria {
+            Criteria::AllOf(items) => map.serialize_entry("allOf", &list(items))?,
+            Criteria::AnyOf(items) => map.serialize_entry("anyOf", &list(items))?,
+            Criteria::Not(inner) => {
+                map.serialize_entry("not", &inner.backstage_json(own_claims))?
+            }
+            Criteria::Rule(rule) => {
+                map.serialize_entry("resourceType", CATALOG_ENTITY)?;
+                map.serialize_entry("rule", rule.name())?;
+                map.serialize_entry("params", &BackstageParams { rule, own_claims })?;
+            }
+        }
+        map.end()
+    }
+}
+
+#[derive(Clone, Copy)]
+struct BackstageList<'a> {
+    items: &'a [Criteria],
+    own_claims: &'a [String],
+}
+
+impl Serialize for BackstageList<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.items.len()))?;
+        for item in self.items {
+            seq.serialize_element(&item.backstage_json(self.own_claims))?;
+        }
+        seq.end()
+    }
+}
+
+/// A leaf's `params`, as `CatalogRule::to_backstage_json` writes them with
+/// the caller's claims at hand.
+struct BackstageParams<'a> {
+    rule: &'a CatalogRule,
+    own_claims: &'a [String],
+}
+
+impl Serialize for BackstageParams<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        fn with_value<M: SerializeMap>(
+            map: &mut M,
+            key_name: &str,
+            key: &str,
+            value: &Option<String>,
+        ) -> Result<(), M::Error> {
+            map.serialize_entry(key_name, key)?;
+            match value {
+                Some(value) => map.serialize_entry("value", value),
+                None => Ok(()),
+            }
+        }
+        let mut map = serializer.serialize_map(None)?;
+        match self.rule {
+            CatalogRule::IsEntityOwner { claims } => {
+                let claims = claims.as_deref().unwrap_or(self.own_claims);
+                map.serialize_entry("claims", claims)?;
+            }
+            CatalogRule::IsEntityKind { kinds } => map.serialize_entry("kinds", kinds)?,
+            CatalogRule::HasAnnotation { annotation, value } => {
+                with_value(&mut map, "annotation", annotation, value)?;
+            }
+            CatalogRule::HasLabel { label } => map.serialize_entry("label", label)?,
+            CatalogRule::HasMetadata { key, value } | CatalogRule::HasSpec { key, value } => {
+                with_value(&mut map, "key", key, value)?;
+            }
+        }
+        map.end()
     }
 }
 

@@ -18,7 +18,9 @@ pub mod model;
 pub mod permissions;
 
 pub use builtin::{builtin_roles, BUILTIN_ROLE_NAMES};
-pub use conditions::{CatalogRule, Criteria, CriteriaError, CATALOG_ENTITY, CATALOG_PLUGIN};
+pub use conditions::{
+    BackstageCriteria, CatalogRule, Criteria, CriteriaError, CATALOG_ENTITY, CATALOG_PLUGIN,
+};
 pub use document::{AssignmentDocument, DocumentError, PolicyDocument, RoleDocument, RuleDocument};
 pub use engine::{
     Decision, DirectoryUser, Policy, PolicyError, Principal, Reason, RuleHit, Verdict, Via,

@@ -779,8 +779,144 @@ fn rank(decision: &str) -> u8 {
     }
 }
 
+/// Backstage's criteria JSON, built by hand: the reference for
+/// `Criteria::backstage_json` and `to_backstage_json`.
+fn backstage_form(tree: &Criteria, claims: &[String]) -> Value {
+    let list = |items: &[Criteria]| -> Vec<Value> {
+        items.iter().map(|c| backstage_form(c, claims)).collect()
+    };
+    let with_value = |key_name: &str, key: &str, value: &Option<String>| {
+        let mut params = serde_json::Map::new();
+        params.insert(key_name.to_owned(), json!(key));
+        if let Some(value) = value {
+            params.insert("value".to_owned(), json!(value));
+        }
+        Value::Object(params)
+    };
+    let rule = match tree {
+        Criteria::AllOf(items) => return json!({ "allOf": list(items) }),
+        Criteria::AnyOf(items) => return json!({ "anyOf": list(items) }),
+        Criteria::Not(inner) => return json!({ "not": backstage_form(inner, claims) }),
+        Criteria::Rule(rule) => rule,
+    };
+    let params = match rule {
+        CatalogRule::IsEntityOwner {
+            claims: Some(named),
+        } => json!({ "claims": named }),
+        CatalogRule::IsEntityOwner { claims: None } => json!({ "claims": claims }),
+        CatalogRule::IsEntityKind { kinds } => json!({ "kinds": kinds }),
+        CatalogRule::HasAnnotation { annotation, value } => {
+            with_value("annotation", annotation, value)
+        }
+        CatalogRule::HasLabel { label } => json!({ "label": label }),
+        CatalogRule::HasMetadata { key, value } | CatalogRule::HasSpec { key, value } => {
+            with_value("key", key, value)
+        }
+    };
+    json!({ "resourceType": CATALOG_ENTITY, "rule": rule.name(), "params": params })
+}
+
+/// Random criteria trees over a small vocabulary, so that trees share
+/// leaves and subtrees and entities satisfy some of them.
+fn criteria() -> impl Strategy<Value = Criteria> {
+    let text = |options: &'static [&'static str]| {
+        prop::sample::select(options.to_vec()).prop_map(str::to_owned)
+    };
+    let leaf = prop_oneof![
+        prop::option::of(prop::collection::vec(
+            text(&[
+                "user:default/bob",
+                "group:default/payments",
+                "group:default/ops"
+            ]),
+            1..3
+        ))
+        .prop_map(|claims| CatalogRule::IsEntityOwner { claims }),
+        prop::collection::vec(text(&["component", "API", "resource"]), 1..3)
+            .prop_map(|kinds| CatalogRule::IsEntityKind { kinds }),
+        (
+            text(&["roster.dev/protected", "other"]),
+            prop::option::of(text(&["true", "false"]))
+        )
+            .prop_map(|(annotation, value)| CatalogRule::HasAnnotation { annotation, value }),
+        text(&["tier", "team"]).prop_map(|label| CatalogRule::HasLabel { label }),
+        (
+            text(&["tags", "name", "labels.tier"]),
+            prop::option::of(text(&["docs", "gold", "payments-api"]))
+        )
+            .prop_map(|(key, value)| CatalogRule::HasMetadata { key, value }),
+        (
+            text(&["owner", "type", "lifecycle"]),
+            prop::option::of(text(&["service", "production", "ops"]))
+        )
+            .prop_map(|(key, value)| CatalogRule::HasSpec { key, value }),
+    ]
+    .prop_map(Criteria::Rule);
+    leaf.prop_recursive(3, 16, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 1..3).prop_map(Criteria::AllOf),
+            prop::collection::vec(inner.clone(), 1..3).prop_map(Criteria::AnyOf),
+            inner.prop_map(|c| Criteria::Not(Box::new(c))),
+        ]
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+    /// A tree in Backstage's JSON form, written straight to text or as a
+    /// `Value`, is what Backstage expects, key order included.
+    #[test]
+    fn backstage_json_is_backstages_form(tree in criteria()) {
+        let claims = vec!["user:default/bob".to_string(), "group:default/payments".to_string()];
+        let expected = serde_json::to_string(&backstage_form(&tree, &claims)).unwrap();
+        let direct = serde_json::to_string(&tree.backstage_json(&claims)).unwrap();
+        let through_value = serde_json::to_string(&tree.to_backstage_json(&claims)).unwrap();
+        prop_assert_eq!(&direct, &expected);
+        prop_assert_eq!(&through_value, &expected);
+    }
+
+    /// Interned conditions, evaluated once each per decision, decide as the
+    /// trees themselves do: a deny whose tree holds wins, else an allow
+    /// whose tree holds allows.
+    #[test]
+    fn interned_conditions_evaluate_like_the_trees(
+        allows in prop::collection::vec(criteria(), 1..4),
+        denies in prop::collection::vec(criteria(), 0..3),
+        name in prop::sample::select(ENTITIES.to_vec()),
+    ) {
+        let dir = directory();
+        let rule = |effect: &str, c: &Criteria| json!({
+            "permissions": ["catalog.entity.read"], "effect": effect, "conditions": c.to_document_json(),
+        });
+        let rules: Vec<Value> = allows.iter().map(|c| rule("allow", c))
+            .chain(denies.iter().map(|c| rule("deny", c)))
+            .collect();
+        let document = json!({
+            "roles": [{"name": "r", "rules": rules}],
+            "assignments": [{"role": "r", "subject": "user:bob"}],
+        });
+        let policy = policy(&dir, &document.to_string());
+        let bob = dir.users["bob"].clone();
+        let entity = entity(name);
+        let holds = |c: &Criteria| c.matches(&entity, &bob.ownership_refs);
+        let expected = if denies.iter().any(holds) {
+            Decision::Deny
+        } else if allows.iter().any(holds) {
+            Decision::Allow
+        } else {
+            Decision::Deny
+        };
+        let verdict = policy.decide(&Principal::User(bob.clone()), &permission("catalog.entity.read"), Some(&entity), NOW);
+        prop_assert_eq!(verdict.decision, expected);
+        // The deciding rule is the first that holds, in rule order.
+        let first = |list: &[Criteria], offset: usize| list.iter().position(holds).map(|i| i + offset);
+        let deciding = match &verdict.reason {
+            Reason::DeniedBy(hit) | Reason::AllowedBy(hit) => Some(hit.rule),
+            _ => None,
+        };
+        prop_assert_eq!(deciding, first(&denies, allows.len()).or_else(|| first(&allows, 0)));
+    }
 
     /// With no rules at all, every question is denied.
     #[test]
