@@ -1359,15 +1359,69 @@ pub fn rfc3339(at: OffsetDateTime) -> String {
 }
 
 /// The criteria Backstage receives for a CONDITIONAL answer.
-pub fn conditional_json(criteria: &roster_authz::Criteria, principal: &Principal) -> Value {
-    let claims = match principal {
-        Principal::User(user) => user.ownership_refs.as_slice(),
-        _ => &[],
-    };
-    json!({
-        "result": "CONDITIONAL",
-        "pluginId": roster_authz::CATALOG_PLUGIN,
-        "resourceType": CATALOG_ENTITY,
-        "conditions": criteria.to_backstage_json(claims),
-    })
+/// One answer as Backstage's permission protocol writes it (and the native
+/// API too), serialized straight to text: a CONDITIONAL answer's criteria
+/// can be large, and building a `Value` tree first cost more than deciding.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnswerJson<'a> {
+    pub id: &'a str,
+    pub result: ResultJson,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin_id: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<roster_authz::BackstageCriteria<'a>>,
+}
+
+/// `"ALLOW"`, or one result per resource of a batched item.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum ResultJson {
+    One(&'static str),
+    PerResource(Vec<&'static str>),
+}
+
+impl<'a> AnswerJson<'a> {
+    pub fn plain(id: &'a str, result: &'static str) -> Self {
+        Self::new(id, ResultJson::One(result))
+    }
+
+    pub fn new(id: &'a str, result: ResultJson) -> Self {
+        Self {
+            id,
+            result,
+            plugin_id: None,
+            resource_type: None,
+            conditions: None,
+        }
+    }
+
+    /// A CONDITIONAL answer: the catalog applies `criteria` itself, with
+    /// `IS_ENTITY_OWNER` claiming the user and the groups they are directly
+    /// in.
+    pub fn conditional(
+        id: &'a str,
+        criteria: &'a roster_authz::Criteria,
+        principal: &'a Principal,
+    ) -> Self {
+        let claims = match principal {
+            Principal::User(user) => user.ownership_refs.as_slice(),
+            _ => &[],
+        };
+        Self {
+            id,
+            result: ResultJson::One("CONDITIONAL"),
+            plugin_id: Some(roster_authz::CATALOG_PLUGIN),
+            resource_type: Some(CATALOG_ENTITY),
+            conditions: Some(criteria.backstage_json(claims)),
+        }
+    }
+}
+
+/// The body of an authorize answer.
+#[derive(Debug, serde::Serialize)]
+pub struct AnswersJson<'a> {
+    pub items: Vec<AnswerJson<'a>>,
 }

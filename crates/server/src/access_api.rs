@@ -18,7 +18,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::access::{conditional_json, decision_name, rfc3339, AccessError, Answer, Question};
+use crate::access::{
+    decision_name, rfc3339, AccessError, Answer, AnswerJson, AnswersJson, Question,
+};
 use crate::admin::error;
 use crate::auth::{bearer, AuthError, Authenticator, Caller};
 use crate::AppState;
@@ -535,8 +537,8 @@ pub async fn authorize(State(state): State<AppState>, body: Bytes) -> Response {
             }
         };
         let id = match item.get("id") {
-            None => json!(i.to_string()),
-            Some(id @ Value::String(_)) => id.clone(),
+            None => i.to_string(),
+            Some(Value::String(id)) => id.clone(),
             Some(_) => {
                 return error(
                     StatusCode::BAD_REQUEST,
@@ -558,38 +560,43 @@ pub async fn authorize(State(state): State<AppState>, body: Bytes) -> Response {
         }
     }
     let mut principals = HashMap::new();
-    let mut results = Vec::with_capacity(parsed.len());
-    for (id, user, question) in parsed {
-        if !principals.contains_key(&user) {
-            match state.access.resolve(&user).await {
+    let mut answers = Vec::with_capacity(parsed.len());
+    for (_, user, question) in &parsed {
+        if !principals.contains_key(user) {
+            match state.access.resolve(user).await {
                 Ok(resolved) => {
                     principals.insert(user.clone(), resolved);
                 }
                 Err(err) => return access_error(err.into()),
             }
         }
-        let Some(principal) = principals.get(&user).map(|r| &r.principal) else {
+        let Some(principal) = principals.get(user).map(|r| &r.principal) else {
+            answers.push(None);
             continue;
         };
         let answer = state
             .access
-            .decide_many(principal, std::slice::from_ref(&question))
+            .decide_many(principal, std::slice::from_ref(question))
             .await
             .pop();
-        let result = match answer {
-            Some(Answer::One(Decision::Conditional(criteria))) => {
-                let mut v = conditional_json(&criteria, principal);
-                v["id"] = id;
-                v
-            }
-            Some(Answer::One(decision)) => json!({"id": id, "result": decision_name(&decision)}),
-            Some(Answer::PerResource(decisions)) => json!({
-                "id": id,
-                "result": decisions.first().map_or("DENY", crate::permission::definitive),
-            }),
-            None => json!({"id": id, "result": "DENY"}),
-        };
-        results.push(result);
+        answers.push(answer);
     }
-    Json(json!({ "items": results })).into_response()
+    let results: Vec<AnswerJson<'_>> = parsed
+        .iter()
+        .zip(&answers)
+        .map(|((id, user, _), answer)| match answer {
+            Some(Answer::One(Decision::Conditional(criteria))) => {
+                AnswerJson::conditional(id, criteria, &principals[user].principal)
+            }
+            Some(Answer::One(decision)) => AnswerJson::plain(id, decision_name(decision)),
+            Some(Answer::PerResource(decisions)) => AnswerJson::plain(
+                id,
+                decisions
+                    .first()
+                    .map_or("DENY", crate::permission::definitive),
+            ),
+            None => AnswerJson::plain(id, "DENY"),
+        })
+        .collect();
+    Json(AnswersJson { items: results }).into_response()
 }

@@ -18,7 +18,7 @@ use roster_authz::{Action, Decision, Principal};
 use roster_backstage::tokens::{Caller, TokenError};
 use serde_json::{json, Value};
 
-use crate::access::{conditional_json, Answer, Question};
+use crate::access::{Answer, AnswerJson, AnswersJson, Question, ResultJson};
 use crate::AppState;
 
 /// Where Roster serves the permission plugin id.
@@ -222,30 +222,27 @@ pub async fn authorize(State(state): State<AppState>, headers: HeaderMap, body: 
     let principal = resolved.as_ref().map_or(&nobody, |r| &r.principal);
     let questions: Vec<Question> = items.iter().map(|i| i.question.clone()).collect();
     let answers = access.decide_many(principal, &questions).await;
-    let results: Vec<Value> = items
+    let results: Vec<AnswerJson<'_>> = items
         .iter()
-        .zip(answers)
+        .zip(&answers)
         .map(|(item, answer)| match answer {
             Answer::One(Decision::Conditional(criteria)) => {
-                let mut v = conditional_json(&criteria, principal);
-                v["id"] = json!(item.id);
-                v
+                AnswerJson::conditional(&item.id, criteria, principal)
             }
-            Answer::One(decision) => json!({"id": item.id, "result": definitive(&decision)}),
-            Answer::PerResource(decisions) if item.batched => json!({
-                "id": item.id,
-                "result": decisions.iter().map(definitive).collect::<Vec<_>>(),
-            }),
-            Answer::PerResource(decisions) => json!({
-                "id": item.id,
-                "result": decisions.first().map_or("DENY", definitive),
-            }),
+            Answer::One(decision) => AnswerJson::plain(&item.id, definitive(decision)),
+            Answer::PerResource(decisions) if item.batched => AnswerJson::new(
+                &item.id,
+                ResultJson::PerResource(decisions.iter().map(definitive).collect()),
+            ),
+            Answer::PerResource(decisions) => {
+                AnswerJson::plain(&item.id, decisions.first().map_or("DENY", definitive))
+            }
         })
         .collect();
     if let Principal::User(user) = &principal {
         tracing::debug!(user = %user.user_ref, items = results.len(), "permission decisions");
     }
-    Json(json!({ "items": results })).into_response()
+    Json(AnswersJson { items: results }).into_response()
 }
 
 /// Parses one item's permission and resource refs, as the native API also
