@@ -95,6 +95,12 @@ struct AuthorizeArgs {
     /// PID of the server process, to report its RSS after the run.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Threads driving the clients. One keeps the load generator to one
+    /// core: on a small machine it shares the cores with the server, and
+    /// every extra busy thread adds scheduling delay to the server's
+    /// latencies.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
 }
 
 #[derive(Args)]
@@ -281,7 +287,11 @@ struct CompareArgs {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(Command::Authorize(a)) = &cli.command {
+        builder.worker_threads(a.threads.max(1));
+    }
+    let rt = builder
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
