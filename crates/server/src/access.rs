@@ -772,8 +772,10 @@ impl AccessService {
     {
         let _one_writer = self.inner.writes.lock().await;
         for attempt in 0..WRITE_ATTEMPTS {
+            let started = Instant::now();
             let loaded = self.current();
             let (writes, changes) = plan(&loaded)?;
+            let planned = started.elapsed();
             let now = self.now();
             match self
                 .inner
@@ -782,6 +784,7 @@ impl AccessService {
                 .await
             {
                 Ok(revision) => {
+                    let written = started.elapsed();
                     // The write was based on `loaded`, so applying it here
                     // gives exactly what the store now holds.
                     let next = build(
@@ -789,6 +792,13 @@ impl AccessService {
                         Some(&loaded),
                     )?;
                     self.install(next);
+                    tracing::debug!(
+                        revision,
+                        ?planned,
+                        ?written,
+                        in_force = ?started.elapsed(),
+                        "policy change in force"
+                    );
                     return Ok(revision);
                 }
                 Err(StoreError::VersionMismatch { .. }) => {
