@@ -26,7 +26,7 @@ use roster_backstage::reconcile::EntityRef;
 use roster_domain::{Clock, GroupId, MemberKind, UserId};
 use roster_store::{
     AccessChange, AccessChangeRecord, AccessSnapshot, AccessWrite, DirectoryChanges, Position,
-    Store, StoreError, StoredAssignment,
+    Store, StoreError, StoredAssignment, StoredRole,
 };
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -66,7 +66,29 @@ pub enum AccessError {
 pub struct LoadedPolicy {
     pub revision: u64,
     pub policy: Policy,
-    snapshot: AccessSnapshot,
+    snapshot: Stored,
+}
+
+/// The stored policy a [`LoadedPolicy`] was built from. Successive policies
+/// share their unchanged roles, so a change copies pointers, not documents.
+#[derive(Clone)]
+struct Stored {
+    revision: u64,
+    /// By name.
+    roles: Vec<Arc<StoredRole>>,
+    assignments: Vec<StoredAssignment>,
+}
+
+impl From<AccessSnapshot> for Stored {
+    fn from(snapshot: AccessSnapshot) -> Self {
+        let mut roles: Vec<Arc<StoredRole>> = snapshot.roles.into_iter().map(Arc::new).collect();
+        roles.sort_by(|a, b| a.name.cmp(&b.name));
+        Self {
+            revision: snapshot.revision,
+            roles,
+            assignments: snapshot.assignments,
+        }
+    }
 }
 
 /// A caller resolved against the directory, with names for explanations.
@@ -1204,28 +1226,25 @@ impl AccessService {
 /// A stored role or assignment that no longer validates is skipped and
 /// logged, so one bad row cannot take decisions down.
 async fn load(store: &dyn Store) -> Result<LoadedPolicy, StoreError> {
-    build(store.access_snapshot().await?, None)
+    build(store.access_snapshot().await?.into(), None)
 }
 
 /// The snapshot after `writes`, as the store applied them at `revision`:
 /// lets the replica that made a change use it without reading the whole
 /// policy back.
-fn applied(
-    snapshot: &AccessSnapshot,
-    writes: &[AccessWrite],
-    revision: u64,
-    at: OffsetDateTime,
-) -> AccessSnapshot {
+fn applied(snapshot: &Stored, writes: &[AccessWrite], revision: u64, at: OffsetDateTime) -> Stored {
     let mut next = snapshot.clone();
     next.revision = revision;
-    let put_role = |roles: &mut Vec<roster_store::StoredRole>, name: &str, document: &Value| {
-        roles.retain(|r| r.name != name);
-        roles.push(roster_store::StoredRole {
+    let put_role = |roles: &mut Vec<Arc<StoredRole>>, name: &str, document: &Value| {
+        let role = Arc::new(StoredRole {
             name: name.to_owned(),
             document: document.clone(),
             updated_at: at,
         });
-        roles.sort_by(|a, b| a.name.cmp(&b.name));
+        match roles.binary_search_by(|r| r.name.as_str().cmp(name)) {
+            Ok(i) => roles[i] = role,
+            Err(i) => roles.insert(i, role),
+        }
     };
     let add = |assignments: &mut Vec<StoredAssignment>, new: &StoredAssignment| {
         match assignments
@@ -1262,19 +1281,19 @@ fn applied(
 /// Builds the policy from a snapshot: built-in roles, then the custom ones.
 /// A role whose document is the same as in `previous` is not parsed and
 /// validated again: a change to one role of hundreds costs one role's work.
-fn build(
-    snapshot: AccessSnapshot,
-    previous: Option<&LoadedPolicy>,
-) -> Result<LoadedPolicy, StoreError> {
-    let before: HashMap<&str, &Value> = previous
+fn build(snapshot: Stored, previous: Option<&LoadedPolicy>) -> Result<LoadedPolicy, StoreError> {
+    let before: HashMap<&str, &Arc<StoredRole>> = previous
         .map(|p| &p.snapshot.roles)
         .into_iter()
         .flatten()
-        .map(|r| (r.name.as_str(), &r.document))
+        .map(|r| (r.name.as_str(), r))
         .collect();
-    let unchanged = |stored: &roster_store::StoredRole| {
+    let unchanged = |stored: &Arc<StoredRole>| {
         let previous = previous?;
-        if before.get(stored.name.as_str()) != Some(&&stored.document) {
+        let was = before.get(stored.name.as_str())?;
+        // The same shared role (a local change kept it), or a reload that
+        // read the same document back.
+        if !Arc::ptr_eq(was, stored) && was.document != stored.document {
             return None;
         }
         previous
@@ -1298,12 +1317,13 @@ fn build(
             }
         }
     }
-    let names: HashSet<String> = roles.iter().map(|r| r.name.to_string()).collect();
+    let names: HashMap<&str, &RoleName> =
+        roles.iter().map(|r| (r.name.as_str(), &r.name)).collect();
     let assignments = snapshot
         .assignments
         .iter()
         .filter_map(|a| {
-            let role = RoleName::parse(&a.role).filter(|r| names.contains(r.as_str()));
+            let role = names.get(a.role.as_str()).map(|&name| name.clone());
             if role.is_none() {
                 tracing::error!(assignment = %a.id, role = %a.role, "skipping an assignment of an unknown role");
             }
