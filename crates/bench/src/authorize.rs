@@ -180,6 +180,57 @@ impl Tally {
 }
 
 /// Checks one answer against its request; returns the decisions by result.
+/// An answer as the load generator reads it: every field it checks,
+/// borrowed from the body, and the criteria only checked to be an object
+/// (building them as a `Value` cost the generator more than the server
+/// spent deciding).
+#[derive(serde::Deserialize)]
+struct AnswerBody<'a> {
+    #[serde(borrow)]
+    items: Vec<AnswerItem<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AnswerItem<'a> {
+    #[serde(borrow, default)]
+    id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    result: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    plugin_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    resource_type: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    conditions: Option<AnyObject>,
+}
+
+/// Any JSON object, read and dropped.
+struct AnyObject;
+
+impl<'de> serde::Deserialize<'de> for AnyObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = AnyObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<AnyObject, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(AnyObject)
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
 fn verify(
     status: StatusCode,
     body: &[u8],
@@ -193,12 +244,9 @@ fn verify(
     if status != StatusCode::OK {
         return Err(format!("HTTP {}: {}", status.as_u16(), snippet()));
     }
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| format!("body is not JSON ({e}): {}", snippet()))?;
-    let items = v
-        .get("items")
-        .and_then(Value::as_array)
-        .ok_or_else(|| format!("no items array: {}", snippet()))?;
+    let answer: AnswerBody<'_> =
+        serde_json::from_slice(body).map_err(|e| format!("not an answer ({e}): {}", snippet()))?;
+    let items = answer.items;
     if items.len() != req.ids.len() {
         return Err(format!(
             "{} decisions for {} items: {}",
@@ -209,36 +257,35 @@ fn verify(
     }
     let mut tally = Tally::default();
     for ((item, id), &p) in items.iter().zip(&req.ids).zip(&req.perms) {
-        let got_id = item.get("id").and_then(Value::as_str);
+        let got_id = item.id.as_deref();
         if got_id != Some(id.as_str()) {
             return Err(format!("decision id {got_id:?} where {id:?} was asked"));
         }
         let perm = &perms[p];
-        match item.get("result").and_then(Value::as_str) {
+        match item.result.as_deref() {
             Some("ALLOW") => tally.allow += 1,
             Some("DENY") => tally.deny += 1,
             Some("CONDITIONAL") => {
                 let Some(rt) = &perm.resource_type else {
                     return Err(format!(
-                        "CONDITIONAL for the basic permission {}: {item}",
-                        perm.name
+                        "CONDITIONAL for the basic permission {}: {}",
+                        perm.name,
+                        snippet()
                     ));
                 };
-                let plugin = item.get("pluginId").and_then(Value::as_str);
-                let got_rt = item.get("resourceType").and_then(Value::as_str);
-                let conditions = item.get("conditions").filter(|c| c.is_object());
-                if plugin.is_none_or(str::is_empty)
-                    || got_rt != Some(rt.as_str())
-                    || conditions.is_none()
+                if item.plugin_id.as_deref().is_none_or(str::is_empty)
+                    || item.resource_type.as_deref() != Some(rt.as_str())
+                    || item.conditions.is_none()
                 {
                     return Err(format!(
-                        "malformed CONDITIONAL for {} (needs pluginId, resourceType {rt}, conditions): {item}",
-                        perm.name
+                        "malformed CONDITIONAL for {} (needs pluginId, resourceType {rt}, conditions): {}",
+                        perm.name,
+                        snippet()
                     ));
                 }
                 tally.conditional += 1;
             }
-            other => return Err(format!("invalid result {other:?} for {id}: {item}")),
+            other => return Err(format!("invalid result {other:?} for {id}: {}", snippet())),
         }
     }
     Ok(tally)
@@ -828,6 +875,23 @@ mod tests {
             {"id": req.ids[3], "result": "ALLOW"},
         ]));
         assert!(verify(StatusCode::OK, &bad_result, &req, &perms).is_err());
+        for broken in [
+            json!({"id": req.ids[0], "result": "CONDITIONAL", "pluginId": "catalog", "resourceType": "catalog-entity"}),
+            json!({"id": req.ids[0], "result": "CONDITIONAL", "pluginId": "catalog", "resourceType": "catalog-entity", "conditions": "x"}),
+            json!({"id": req.ids[0], "result": "CONDITIONAL", "pluginId": "catalog", "resourceType": "scaffolder-task", "conditions": cond}),
+            json!({"id": req.ids[0], "result": "CONDITIONAL", "resourceType": "catalog-entity", "conditions": cond}),
+        ] {
+            let body = answer(json!([
+                broken,
+                {"id": req.ids[1], "result": "ALLOW"},
+                {"id": req.ids[2], "result": "DENY"},
+                {"id": req.ids[3], "result": "ALLOW"},
+            ]));
+            assert!(
+                verify(StatusCode::OK, &body, &req, &perms).is_err(),
+                "{broken}"
+            );
+        }
     }
 
     #[test]
