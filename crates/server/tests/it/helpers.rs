@@ -90,7 +90,7 @@ impl TestApp {
     /// stderr) when none is reachable. `ROSTER_TEST_POSTGRES_URL` names the
     /// server (default `postgres://postgres@127.0.0.1:5432/test`);
     /// `ROSTER_TEST_POSTGRES=skip` skips.
-    pub async fn spawn_postgres() -> Option<(TestApp, String)> {
+    pub async fn spawn_postgres() -> Option<(TestApp, PgDatabase)> {
         let url = fresh_postgres_database().await?;
         let store = roster_store::open(&url).await.unwrap();
         Some((Self::spawn_with(store, TempDir::new()).await, url))
@@ -233,8 +233,54 @@ pub async fn create_token(
     secret.expose().to_string()
 }
 
-/// Creates an empty PostgreSQL database and returns its URL.
-pub async fn fresh_postgres_database() -> Option<String> {
+/// A PostgreSQL database made for one test: its URL (as `&str`), and
+/// dropped, whoever is still connected, when the test is done with it.
+pub struct PgDatabase {
+    url: String,
+    name: String,
+    admin_url: String,
+}
+
+impl std::ops::Deref for PgDatabase {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.url
+    }
+}
+
+impl std::fmt::Display for PgDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        use sqlx::Connection as _;
+        use sqlx::Executor as _;
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime: the drop gets a thread and a
+        // runtime of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut admin = sqlx::PgConnection::connect(&admin_url).await.ok()?;
+                let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                admin.execute(drop.as_str()).await.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(_))) {
+            eprintln!("could not drop the test database {}", self.name);
+        }
+    }
+}
+
+/// Creates an empty PostgreSQL database for one test.
+pub async fn fresh_postgres_database() -> Option<PgDatabase> {
     use sqlx::Connection as _;
     use sqlx::Executor as _;
     if std::env::var("ROSTER_TEST_POSTGRES").as_deref() == Ok("skip") {
@@ -260,5 +306,9 @@ pub async fn fresh_postgres_database() -> Option<String> {
         .rsplit_once('/')
         .map(|(b, _)| b.to_string())
         .unwrap_or(url.clone());
-    Some(format!("{base}/{name}"))
+    Some(PgDatabase {
+        url: format!("{base}/{name}"),
+        name,
+        admin_url: url,
+    })
 }
