@@ -2002,6 +2002,42 @@ async fn other_replicas_see_the_generation_move(cx: Ctx) {
     panic!("another replica's write never moved this replica's generation");
 }
 
+/// When the notification channel drops, the generation the replica held
+/// must not be trusted again: it is either unknown or moved on once the
+/// replica listens again, and later writes elsewhere still reach it.
+async fn a_lost_notification_channel_moves_the_generation_and_recovers(cx: Ctx) {
+    if !cx.is_postgres() {
+        return;
+    }
+    let before = followed_generation(&*cx.store).await;
+    cx.exec_raw(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+    )
+    .await;
+    let changes = cx.store.directory_changes();
+    let mut relistened = None;
+    for _ in 0..500 {
+        match changes.generation() {
+            Some(now) if now != before => {
+                relistened = Some(now);
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+    let relistened = relistened.expect("the generation never moved after the channel dropped");
+    let other = cx.reopen().await.unwrap();
+    other.insert_user(&user("after")).await.unwrap();
+    for _ in 0..500 {
+        if changes.generation().is_some_and(|now| now != relistened) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("after listening again, another replica's write never arrived");
+}
+
 // ---------------------------------------------------------------------------
 // Ownership handovers and reconcile fixes
 // ---------------------------------------------------------------------------
@@ -2276,6 +2312,7 @@ store_tests!(
     catalog_pages_walk_everything,
     directory_generation_moves_before_every_write_returns,
     other_replicas_see_the_generation_move,
+    a_lost_notification_channel_moves_the_generation_and_recovers,
     fingerprint_changes_with_every_directory_change,
     handovers_outlive_the_user_and_manual_ones_stick,
     reconcile_fixes_are_appended_and_listed_newest_first,
