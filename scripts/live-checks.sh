@@ -53,8 +53,12 @@ echo "--- schemathesis: everything but the admin API, with a SCIM token"
 WORKERS=1 PHASES=coverage,fuzzing,stateful MAX_TIME=${SCHEMATHESIS_MAX_TIME:-150} \
   bash scripts/peers/schemathesis.sh "$BASE/openapi.json" "$TOKEN" --exclude-path-regex '^/api/v1/'
 echo "--- schemathesis: the admin API, with an admin token"
+# GET /api/v1/reconcile is left out: it reads a live Backstage catalog (here there is
+# none, and the answer is a 502/503 by design); crates/roster/tests/backstage_e2e.rs
+# drives it against a real one.
 WORKERS=1 PHASES=coverage,fuzzing,stateful MAX_TIME=${SCHEMATHESIS_ADMIN_MAX_TIME:-90} \
-  bash scripts/peers/schemathesis.sh "$BASE/openapi.json" "$ADMIN_TOKEN" --include-path-regex '^/api/v1/'
+  bash scripts/peers/schemathesis.sh "$BASE/openapi.json" "$ADMIN_TOKEN" --include-path-regex '^/api/v1/' \
+  --exclude-path /api/v1/reconcile
 
 echo "--- the server logged no errors and no panics"
 if grep -E 'ERROR|panicked' "$LOG"; then

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::header::{HeaderValue, ACCEPT, CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, StatusCode};
@@ -167,7 +168,7 @@ pub async fn roles_put(
 #[utoipa::path(delete, path = "/api/v1/access/roles/{name}", tag = "admin",
     params(("name" = String, Path)),
     responses(
-        (status = 204, description = "Deleted", content_type = "application/json", body = Object),
+        (status = 204, description = "Deleted"),
         (status = 400, description = "A built-in role", content_type = "application/json", body = Object),
         (status = 404, description = "No such custom role", content_type = "application/json", body = Object),
         (status = 409, description = "The role still has assignments", content_type = "application/json", body = Object),
@@ -231,7 +232,7 @@ pub async fn assignments_create(
 #[utoipa::path(delete, path = "/api/v1/access/assignments/{id}", tag = "admin",
     params(("id" = String, Path)),
     responses(
-        (status = 204, description = "Deleted", content_type = "application/json", body = Object),
+        (status = 204, description = "Deleted"),
         (status = 404, description = "No such assignment", content_type = "application/json", body = Object),
         (status = 401, description = "No valid admin token", content_type = "application/json", body = Object),
         (status = 403, description = "The token's scope is not admin", content_type = "application/json", body = Object),
@@ -331,8 +332,12 @@ const MAX_CHANGES: u32 = 1000;
     security(("bearer" = [])))]
 pub async fn changes_list(
     State(state): State<AppState>,
-    Query(query): Query<ChangesQuery>,
+    query: Result<Query<ChangesQuery>, QueryRejection>,
 ) -> Response {
+    let Query(query) = match query {
+        Ok(query) => query,
+        Err(rejection) => return access_error(AccessError::Invalid(rejection.body_text())),
+    };
     let limit = match query.limit.as_deref().map(str::trim) {
         None => 100,
         Some(raw) => match raw.parse::<u32>() {

@@ -11,6 +11,7 @@
 //!
 //! The CLI (`roster handover ...`) calls the same service functions.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -378,8 +379,12 @@ pub struct FixesQuery {
     security(("bearer" = [])))]
 pub async fn reconcile_fixes_list(
     State(state): State<AppState>,
-    Query(query): Query<FixesQuery>,
+    query: Result<Query<FixesQuery>, QueryRejection>,
 ) -> Response {
+    let Query(query) = match query {
+        Ok(query) => query,
+        Err(rejection) => return error(StatusCode::BAD_REQUEST, rejection.body_text()),
+    };
     let limit = match query.limit.as_deref().map(str::trim) {
         None => DEFAULT_FIXES,
         Some(raw) => match raw.parse::<u64>() {

@@ -722,6 +722,8 @@ async fn every_change_is_recorded_newest_first_with_before_and_after() {
         limited.body["changes"].as_array().unwrap().as_slice(),
         &changes[..2]
     );
+    let twice = t.api(Method::GET, "/changes?limit=1&limit=2", None).await;
+    assert_error(&twice, StatusCode::BAD_REQUEST, &["limit"]);
     for bad in ["0", "1001", "ten", "-1"] {
         let reply = t
             .api(Method::GET, &format!("/changes?limit={bad}"), None)

@@ -449,4 +449,8 @@ async fn applied_fixes_are_recorded_and_listed_newest_first() {
             "limit must be a number from 1 to 1000",
         );
     }
+    let twice = admin
+        .api(Method::GET, "/reconcile/fixes?limit=1&limit=2", None)
+        .await;
+    assert_error(&twice, StatusCode::BAD_REQUEST, "limit");
 }
