@@ -12,12 +12,6 @@ use roster_domain::{ApiToken, Clock, SystemClock, TokenName, TokenScope, TokenSe
 use roster_server::config::LogFormat;
 use roster_server::{Application, Config};
 
-/// mimalloc rather than glibc's allocator: a decision request allocates many
-/// small short-lived values on several threads, where glibc's arenas spent
-/// a sixth of the server's time (perf, docs/benchmarks.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use settings::Overrides;
 
 #[derive(Parser)]

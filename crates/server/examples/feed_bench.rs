@@ -39,11 +39,6 @@ use roster_domain::{
 use roster_server::{Application, Config};
 use roster_store::Store;
 
-/// The allocator the `roster` binary runs on, so the memory measured is
-/// the memory users see.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const DEFAULT_USERS: usize = 100_000;
 const DEFAULT_GROUPS: usize = 10_000;
 /// Groups below this index are roots; every other group is a member of
