@@ -220,22 +220,25 @@ pub async fn authorize(State(state): State<AppState>, headers: HeaderMap, body: 
         Caller::Service { .. } | Caller::Anonymous => None,
     };
     let principal = resolved.as_ref().map_or(&nobody, |r| &r.principal);
-    let questions: Vec<Question> = items.iter().map(|i| i.question.clone()).collect();
+    let (asked, questions): (Vec<(String, bool)>, Vec<Question>) = items
+        .into_iter()
+        .map(|item| ((item.id, item.batched), item.question))
+        .unzip();
     let answers = access.decide_many(principal, &questions).await;
-    let results: Vec<AnswerJson<'_>> = items
+    let results: Vec<AnswerJson<'_>> = asked
         .iter()
         .zip(&answers)
-        .map(|(item, answer)| match answer {
+        .map(|((id, batched), answer)| match answer {
             Answer::One(Decision::Conditional(criteria)) => {
-                AnswerJson::conditional(&item.id, criteria, principal)
+                AnswerJson::conditional(id, criteria, principal)
             }
-            Answer::One(decision) => AnswerJson::plain(&item.id, definitive(decision)),
-            Answer::PerResource(decisions) if item.batched => AnswerJson::new(
-                &item.id,
+            Answer::One(decision) => AnswerJson::plain(id, definitive(decision)),
+            Answer::PerResource(decisions) if *batched => AnswerJson::new(
+                id,
                 ResultJson::PerResource(decisions.iter().map(definitive).collect()),
             ),
             Answer::PerResource(decisions) => {
-                AnswerJson::plain(&item.id, decisions.first().map_or("DENY", definitive))
+                AnswerJson::plain(id, decisions.first().map_or("DENY", definitive))
             }
         })
         .collect();
