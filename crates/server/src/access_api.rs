@@ -589,19 +589,24 @@ pub async fn authorize(State(state): State<AppState>, body: Bytes) -> Response {
     let results: Vec<AnswerJson<'_>> = parsed
         .iter()
         .zip(&answers)
-        .map(|((id, user, _), answer)| match answer {
-            Some(Answer::One(Decision::Conditional(criteria))) => {
-                AnswerJson::conditional(id, criteria, &principals[user].principal)
-            }
-            Some(Answer::One(decision)) => AnswerJson::plain(id, decision_name(decision)),
-            Some(Answer::PerResource(decisions)) => AnswerJson::plain(
-                id,
-                decisions
-                    .first()
-                    .map_or("DENY", crate::permission::definitive),
-            ),
-            None => AnswerJson::plain(id, "DENY"),
-        })
+        .map(
+            |((id, user, _), answer)| match (answer, principals.get(user)) {
+                (Some(Answer::One(Decision::Conditional(criteria))), Some(resolved)) => {
+                    AnswerJson::conditional(id, criteria, &resolved.principal)
+                }
+                // Never without the principal that produced it; a DENY if so.
+                (Some(Answer::One(Decision::Conditional(_))), None) | (None, _) => {
+                    AnswerJson::plain(id, "DENY")
+                }
+                (Some(Answer::One(decision)), _) => AnswerJson::plain(id, decision_name(decision)),
+                (Some(Answer::PerResource(decisions)), _) => AnswerJson::plain(
+                    id,
+                    decisions
+                        .first()
+                        .map_or("DENY", crate::permission::definitive),
+                ),
+            },
+        )
         .collect();
     Json(AnswersJson { items: results }).into_response()
 }
