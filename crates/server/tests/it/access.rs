@@ -1276,25 +1276,27 @@ async fn backstage_protocol_refuses_bad_tokens_before_reading_the_body() {
     assert_eq!(bad_body.body["error"]["name"], "InputError");
 }
 
+/// Two servers on one fresh PostgreSQL database (dropped with the first
+/// element, once the test is done), or `None` when PostgreSQL is not reachable.
+async fn two_replicas() -> Option<(crate::PgDatabase, Access, Access)> {
+    let db = crate::fresh_postgres_database().await?;
+    let replica = |admin: &'static str| {
+        let url = db.to_string();
+        async move {
+            let store = roster_store::open(&url).await.unwrap();
+            Access::on(store, TempDir::new(), admin, |_| {}).await
+        }
+    };
+    let a = replica("ops").await;
+    let b = replica("ops-b").await;
+    Some((db, a, b))
+}
+
 #[tokio::test]
 async fn a_policy_change_on_one_replica_reaches_decisions_on_another_within_a_second() {
-    let Some(url) = crate::fresh_postgres_database().await else {
+    let Some((_db, a, b)) = two_replicas().await else {
         return;
     };
-    let a = Access::on(
-        roster_store::open(&url).await.unwrap(),
-        TempDir::new(),
-        "ops",
-        |_| {},
-    )
-    .await;
-    let b = Access::on(
-        roster_store::open(&url).await.unwrap(),
-        TempDir::new(),
-        "ops-b",
-        |_| {},
-    )
-    .await;
     let (_, jane) = a.user("jane.doe@example.com").await;
     assert_eq!(b.result(&jane, "catalog.entity.read").await, "DENY");
 
@@ -1334,23 +1336,9 @@ async fn a_policy_change_on_one_replica_reaches_decisions_on_another_within_a_se
 /// replica's SCIM write must end that at once, not at some expiry.
 #[tokio::test]
 async fn a_directory_change_on_one_replica_reaches_decisions_on_another_within_a_second() {
-    let Some(url) = crate::fresh_postgres_database().await else {
+    let Some((_db, a, b)) = two_replicas().await else {
         return;
     };
-    let a = Access::on(
-        roster_store::open(&url).await.unwrap(),
-        TempDir::new(),
-        "ops",
-        |_| {},
-    )
-    .await;
-    let b = Access::on(
-        roster_store::open(&url).await.unwrap(),
-        TempDir::new(),
-        "ops-b",
-        |_| {},
-    )
-    .await;
     // Unknown to B first (and remembered as unknown), then created on A.
     let read = "catalog.entity.read";
     let create = "catalog.location.create";
@@ -1424,23 +1412,9 @@ async fn concurrent_changes_through_one_replica_all_land() {
 
 #[tokio::test]
 async fn concurrent_changes_on_two_replicas_all_land() {
-    let Some(url) = crate::fresh_postgres_database().await else {
+    let Some((_db, a, b)) = two_replicas().await else {
         return;
     };
-    let a = Access::on(
-        roster_store::open(&url).await.unwrap(),
-        TempDir::new(),
-        "ops",
-        |_| {},
-    )
-    .await;
-    let b = Access::on(
-        roster_store::open(&url).await.unwrap(),
-        TempDir::new(),
-        "ops-b",
-        |_| {},
-    )
-    .await;
     let mut subjects = Vec::new();
     for i in 0..40 {
         subjects.push(a.user(&format!("u{i}@example.com")).await.1);
